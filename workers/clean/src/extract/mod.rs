@@ -1,0 +1,169 @@
+//! Main-content extraction: from a parsed page to the article's blocks, text and HTML.
+//!
+//! 1. [`score`] finds the container (a whole fragment, for front-matter bodies, is its own
+//!    container);
+//! 2. [`emit`] walks it into blocks, leaving out furniture subtrees;
+//! 3. [`filter`] drops furniture lines that survived inside clean-looking bodies (editor lines,
+//!    promos, disclaimers, date and byline lines, the title repeated);
+//! 4. [`render`] writes `text` (paragraphs separated by a blank line) and the contract's small
+//!    HTML.
+
+mod emit;
+pub mod patterns;
+mod score;
+
+use shared::message::Image;
+use url::Url;
+
+use crate::dom::{Dom, ROOT};
+pub use emit::{Block, Kind};
+
+/// Where the document came from, which decides how its container is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A full web page: the article is somewhere among the furniture.
+    Page,
+    /// An article body (a front-matter document's): all of it is the article, less furniture lines.
+    Fragment,
+}
+
+pub struct Extracted {
+    pub blocks: Vec<Block>,
+}
+
+impl Extracted {
+    pub fn text(&self) -> String {
+        let paragraphs: Vec<&str> = self.blocks.iter().filter(|b| !b.text.is_empty()).map(|b| b.text.as_str()).collect();
+        paragraphs.join("\n\n")
+    }
+
+    pub fn images(&self) -> Vec<Image> {
+        let mut out: Vec<Image> = Vec::new();
+        for b in &self.blocks {
+            if let Kind::Figure(img) = &b.kind {
+                if !out.iter().any(|i| i.url == img.url) {
+                    out.push(img.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The body as the contract's minimal HTML.
+    pub fn html(&self) -> String {
+        render(&self.blocks)
+    }
+}
+
+/// Extracts the article from `dom`. `title` is dropped where the body repeats it.
+pub fn extract(dom: &Dom, mode: Mode, base: Option<&Url>, title: Option<&str>) -> Extracted {
+    let stats = score::stats(dom);
+    let roots = match mode {
+        Mode::Fragment => vec![ROOT],
+        Mode::Page => {
+            let selected = score::select(dom, &stats);
+            if selected.is_empty() { vec![ROOT] } else { selected }
+        }
+    };
+    let blocks = emit::blocks(dom, &stats, &roots, base);
+    Extracted { blocks: filter(blocks, title) }
+}
+
+/// Drops furniture lines from the blocks.
+fn filter(blocks: Vec<Block>, title: Option<&str>) -> Vec<Block> {
+    let title = title.map(|t| shared::text::normalize(t));
+    let mut out: Vec<Block> = blocks.into_iter().filter(|b| !is_furniture(b, title.as_deref())).collect();
+    // A figure left alone after its text was dropped at the end is usually a promo or a logo.
+    while out.last().is_some_and(|b| matches!(b.kind, Kind::Figure(_))) && out.iter().any(|b| b.chars > 0) {
+        out.pop();
+    }
+    out
+}
+
+fn is_furniture(b: &Block, title: Option<&str>) -> bool {
+    if matches!(b.kind, Kind::Figure(_)) {
+        return false;
+    }
+    let text = b.text.trim();
+    if text.is_empty() || text.chars().all(|c| !c.is_alphanumeric()) {
+        return true;
+    }
+    if title.is_some_and(|t| shared::text::normalize(text) == t) {
+        return true;
+    }
+    let chars = b.chars as usize;
+    if b.link_density() > 0.5 && chars < 300 {
+        return true;
+    }
+    if chars <= 300 && patterns::FURNITURE_PREFIX.is_match(text) {
+        return true;
+    }
+    if chars <= 80 && (patterns::FURNITURE_LINE.is_match(text) || patterns::DATE_ONLY.is_match(text)) {
+        return true;
+    }
+    false
+}
+
+fn render(blocks: &[Block]) -> String {
+    let mut out = String::new();
+    let mut open_list: Option<(bool, crate::dom::Id)> = None;
+    for b in blocks {
+        let item = match b.kind {
+            Kind::Item { ordered, list } => Some((ordered, list)),
+            _ => None,
+        };
+        if open_list.is_some() && open_list != item {
+            let (ordered, _) = open_list.take().expect("checked");
+            out.push_str(if ordered { "</ol>\n" } else { "</ul>\n" });
+        }
+        match &b.kind {
+            Kind::Paragraph => push_tag(&mut out, "p", &b.html),
+            Kind::Heading(level) => push_tag(&mut out, ["h2", "h2", "h3", "h4", "h5", "h6"][(*level as usize).clamp(1, 6) - 1], &b.html),
+            Kind::Quote => {
+                out.push_str("<blockquote>");
+                push_tag(&mut out, "p", &b.html);
+                out.push_str("</blockquote>\n");
+            }
+            Kind::Pre => push_tag(&mut out, "pre", &b.html),
+            Kind::Item { ordered, .. } => {
+                if open_list.is_none() {
+                    out.push_str(if *ordered { "<ol>\n" } else { "<ul>\n" });
+                    open_list = item;
+                }
+                push_tag(&mut out, "li", &b.html);
+            }
+            Kind::Figure(img) => {
+                out.push_str("<figure><img src=\"");
+                emit::escape_into(&mut out, &img.url);
+                out.push('"');
+                if let Some(alt) = &img.alt {
+                    out.push_str(" alt=\"");
+                    emit::escape_into(&mut out, alt);
+                    out.push('"');
+                }
+                out.push('>');
+                if let Some(caption) = &img.caption {
+                    out.push_str("<figcaption>");
+                    emit::escape_into(&mut out, caption);
+                    out.push_str("</figcaption>");
+                }
+                out.push_str("</figure>\n");
+            }
+        }
+    }
+    if let Some((ordered, _)) = open_list {
+        out.push_str(if ordered { "</ol>\n" } else { "</ul>\n" });
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+fn push_tag(out: &mut String, tag: &str, inner: &str) {
+    out.push('<');
+    out.push_str(tag);
+    out.push('>');
+    out.push_str(inner);
+    out.push_str("</");
+    out.push_str(tag);
+    out.push_str(">\n");
+}

@@ -1,0 +1,130 @@
+//! The words that give boilerplate away, in class names and in short lines of text.
+//!
+//! These are families, not instances: each alternative stands for a kind of page furniture that
+//! many sites share (share bars, related-story lists, app promos, editor and source lines,
+//! disclaimers, image credits), in English and Chinese.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("static regex")
+}
+
+/// Class or id names of elements that hold page furniture.
+pub static NEGATIVE_CLASS: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?x)
+        comment|disqus|share|sharing|social|related|recommend|sidebar|side-bar|\bside\b|footer|\bfoot\b
+        |masthead|breadcrumb|crumbs|\bnav|navbar|menu|\bpromo|advert|\bads?\b|\bad[-_]|[-_]ads?\b|adsense|dfp
+        |banner|sponsor|cookie|consent|gdpr|newsletter|subscri|signup|sign-up|popup|modal|overlay|paywall
+        |\btags?\b|tag-list|taglist|keywords|byline|author|\bmeta\b|post-meta|entry-meta|article-meta|dateline
+        |toolbar|\btools\b|print|rating|widget|outbrain|taboola|\bhide|hidden|skip|jump|pager|pagination
+        |most-?popular|most-?read|trending|read-?more|more-stories|also-?read|next-?article|prev-?article
+        |qrcode|\bqr\b|appendqr|erweima|\bewm\b|app-?download|download-?app|follow|login|register
+        |copyright|disclaimer|statement|shengming|editor|zeren|bianji|\bsource\b|laiyuan|caption|credit
+        |\bcredit|photo-?credit|\blabel\b|headline|heading|title|\bdate\b|time|\bhead\b|header
+    ")
+});
+
+/// Class or id names of elements that hold the article.
+pub static POSITIVE_CLASS: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?x)
+        article|\bbody\b|content|entry|hentry|h-entry|main|\bpage\b|\bpost\b|\btext\b|blog|story|news-?body
+        |paragraph|prose|rich-?text|zhengwen|\bzw\b|artibody|cont\b|detail|\bcnt\b|\bcon\b|txt
+    ")
+});
+
+/// A short line that starts like page furniture: source, editor and credit lines, disclaimers.
+pub static FURNITURE_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?xi)^[\s\(（【\[]*(?:
+        责任编辑|责编|编辑|值班编辑|校对|审核|审校|监制|主编|出品|策划|制作|统筹|原标题|原文标题|文章来源|本文来源|来源
+        |图片来源|图片来自|图源|图片|摄影|视频来源|免责声明|风险提示|版权声明|特别声明|声明|注：本文|本文为|本文系|本文经
+        |编者按|相关阅读|相关新闻|相关报道|相关链接|延伸阅读|推荐阅读|更多精彩|热门推荐|标签|关键词|分享到|点击|扫码|扫描
+        |记者|通讯员|作者|撰文|文\s*[/|｜]|图\s*[/|｜]
+    )\s*[:：/|｜]")
+});
+
+/// Short lines that are app promos, share prompts, related-story headers and the like.
+pub static FURNITURE_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?xi)
+        扫码|扫描二维码|二维码|下载.{0,12}(?:app|客户端)|尽在.{0,16}(?:app|客户端)|打开.{0,12}(?:app|客户端)
+        |关注.{0,16}(?:公众号|微信|微博|我们)|未经(?:授权|许可)|转载请|版权所有|返回.{0,6}首页|返回搜狐|查看更多|阅读全文|展开全文
+        |相关(?:新闻|阅读|报道|文章|链接|推荐)|延伸阅读|推荐阅读|猜你喜欢|热门推荐|进入专题|点击(?:进入|查看|下载|关注|播放)|分享到
+        |^\s*(?:
+            advertisement|advertising|sponsored(?:\s+content)?|ad\b|related(?:\s+(?:articles?|stories|content|coverage|posts?|reading))?
+            |read\s+(?:more|next|also)|more\s+(?:from|on|stories)|see\s+also|recommended|you\s+(?:may|might)\s+also\s+like
+            |share(?:\s+this)?|follow\s+us|sign\s+up|subscribe|click\s+here|continue\s+reading|(?:story|article)\s+continues
+            |image\s+(?:copyright|source|caption|credit)|photo(?:graph)?\s*(?:by|credit)?\s*:|getty\s+images|copyright|©
+            |all\s+rights\s+reserved|we\s+use\s+cookies|most\s+(?:popular|read)|trending|listen\s+to\s+this|watch\s*:
+            |this\s+(?:article|story)\s+(?:was|has\s+been|is)\s+(?:originally|first|updated|published|republished)
+            |(?:posted|published|updated|written)\s+(?:on|by|at)\b|by\s+[A-Z]
+            |tags?\s*:|filed\s+under|topics?\s*:|loading|please\s+enable|comments?\b
+        )
+    ")
+});
+
+/// A line that carries only a date (and perhaps a time), in any common spelling.
+pub static DATE_ONLY: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?xi)^[\s\W]*(?:
+        (?:updated|published|posted|发布时间|发布于|时间|日期)?[:：\s]*
+        (?:\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?|\w+\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+\w+\s+\d{4})
+        (?:\s*\d{1,2}[:：]\d{2}(?:[:：]\d{2})?\s*(?:am|pm|[a-z]{2,4})?)?
+    )[\s\W]*$")
+});
+
+/// `责任编辑：吴剑 SF031` and English editor lines; group 1 is the name.
+pub static EDITOR: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?:责任编辑|责编|编辑)\s*[：:]\s*([^\s　【】\[\]（）()]{2,12})|(?i:\b(?:edited\s+by|editor\s*:))\s*([A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,3})")
+});
+
+/// A Chinese author or source line (`作者：…`, `来源：…`, `文/…`); group 1 is the name.
+pub static AUTHOR_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?:作者|撰文|文)\s*[：:/|｜]\s*([^\s　【】\[\]（）()|｜,，]{2,20})")
+});
+
+/// Image addresses that are furniture: logos, icons, avatars, trackers, spacers, QR codes.
+pub static FURNITURE_IMAGE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)logo|icon|avatar|sprite|pixel|track|spacer|blank\.|placeholder|loading|\bads?\b|/ad/|banner|qr|erweima|ewm|weixin|wechat|badge|emoji|button|share|1x1|transparent")
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn furniture_lines_are_recognised() {
+        for line in [
+            "责任编辑：吴剑 SF031",
+            "海量资讯、精准解读，尽在新浪财经APP",
+            "原标题：某某事件最新进展",
+            "免责声明：本文仅代表作者个人观点",
+            "（图片来源：视觉中国）",
+            "Advertisement",
+            "Read more: how the vote went",
+            "Image copyright Getty Images",
+            "扫描二维码，关注我们",
+        ] {
+            assert!(FURNITURE_PREFIX.is_match(line) || FURNITURE_LINE.is_match(line), "{line}");
+        }
+        for line in ["河曲县大刀阔斧改革，将36个党政机构精简为22个。", "The council voted on Tuesday to approve the plan."] {
+            assert!(!FURNITURE_PREFIX.is_match(line) && !FURNITURE_LINE.is_match(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn editor_name_is_captured() {
+        let c = EDITOR.captures("责任编辑：吴剑 SF031").unwrap();
+        assert_eq!(c.get(1).unwrap().as_str(), "吴剑");
+        let c = EDITOR.captures("Edited by Jane Doe.").unwrap();
+        assert_eq!(c.get(2).unwrap().as_str(), "Jane Doe.");
+    }
+
+    #[test]
+    fn date_only_lines_are_recognised() {
+        for line in ["2022年08月02日 14:47", "Updated: March 3, 2021 10:15 am", "2022-08-02"] {
+            assert!(DATE_ONLY.is_match(line), "{line}");
+        }
+        assert!(!DATE_ONLY.is_match("On 2022-08-02 the council met."));
+    }
+}
