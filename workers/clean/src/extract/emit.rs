@@ -61,11 +61,16 @@ struct Walker<'a> {
     pre: u32,
     /// Caption of the `<figure>` we are in, given to its images.
     caption: Vec<Option<String>>,
+    /// Characters of the container being walked: furniture is judged relative to it.
+    root_chars: u32,
+    strict: bool,
 }
 
-/// The blocks of the subtrees `roots`, in document order.
-pub fn blocks(dom: &Dom, stats: &[Stats], roots: &[Id], base: Option<&Url>) -> Vec<Block> {
+/// The blocks of the subtrees `roots`, in document order. `strict` leaves out every subtree whose
+/// class names furniture; otherwise only small ones are left out.
+pub fn blocks(dom: &Dom, stats: &[Stats], roots: &[Id], base: Option<&Url>, strict: bool) -> Vec<Block> {
     let mut w = Walker {
+        strict,
         dom,
         stats,
         base,
@@ -79,8 +84,10 @@ pub fn blocks(dom: &Dom, stats: &[Stats], roots: &[Id], base: Option<&Url>) -> V
         pending_space: false,
         pre: 0,
         caption: Vec::new(),
+        root_chars: 0,
     };
     for &root in roots {
+        w.root_chars = stats[root as usize].chars;
         w.walk(root);
         w.flush();
     }
@@ -126,8 +133,17 @@ impl Walker<'_> {
             return true; // its text is the figure's caption
         }
         let s = self.stats[id as usize];
-        if class_weight(&e.class_id) < 0.0 {
-            return true;
+        let class = e.class_id.as_str();
+        if !class.is_empty() {
+            if self.strict && patterns::UNLIKELY.is_match(class) && !patterns::MAYBE_CONTENT.is_match(class) {
+                return true;
+            }
+            if s.chars * 10 < self.root_chars * 3 && patterns::STRONG_UNLIKELY.is_match(class) {
+                return true;
+            }
+            if class_weight(class) < 0.0 && (s.link_density() > 0.2 || s.chars < 200) {
+                return true;
+            }
         }
         if !matches!(e.tag, Tag::Div | Tag::Section | Tag::Ul | Tag::Ol | Tag::Table | Tag::Dl | Tag::Tbody | Tag::Td | Tag::Center) {
             return false;

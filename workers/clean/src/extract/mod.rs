@@ -58,15 +58,31 @@ impl Extracted {
 /// Extracts the article from `dom`. `title` is dropped where the body repeats it.
 pub fn extract(dom: &Dom, mode: Mode, base: Option<&Url>, title: Option<&str>) -> Extracted {
     let stats = score::stats(dom);
-    let roots = match mode {
-        Mode::Fragment => vec![ROOT],
-        Mode::Page => {
-            let selected = score::select(dom, &stats);
-            if selected.is_empty() { vec![ROOT] } else { selected }
-        }
-    };
-    let blocks = emit::blocks(dom, &stats, &roots, base);
-    Extracted { blocks: filter(blocks, title) }
+    if mode == Mode::Fragment {
+        return Extracted { blocks: filter(emit::blocks(dom, &stats, &[ROOT], base, true), title) };
+    }
+    let strict = attempt(dom, &stats, &score::unlikely(dom), base, title, true);
+    let strict_chars = chars(&strict);
+    if strict_chars >= RETRY_BELOW_CHARS {
+        return Extracted { blocks: strict };
+    }
+    // Like Readability: when furniture-named subtrees were left out and little remains, the site's
+    // class names misled us (`page-ad-margins` around everything); try again without them.
+    let lenient = attempt(dom, &stats, &vec![false; dom.nodes.len()], base, title, false);
+    Extracted { blocks: if chars(&lenient) >= 2 * strict_chars.max(1) { lenient } else { strict } }
+}
+
+/// Below this many characters of text, extraction is tried again without the class-name rules.
+const RETRY_BELOW_CHARS: usize = 500;
+
+fn attempt(dom: &Dom, stats: &[score::Stats], unlikely: &[bool], base: Option<&Url>, title: Option<&str>, strict: bool) -> Vec<Block> {
+    let selected = score::select(dom, stats, unlikely);
+    let roots = if selected.is_empty() { vec![ROOT] } else { selected };
+    filter(emit::blocks(dom, stats, &roots, base, strict), title)
+}
+
+fn chars(blocks: &[Block]) -> usize {
+    blocks.iter().map(|b| b.chars as usize).sum()
 }
 
 /// Drops furniture lines from the blocks.
@@ -166,4 +182,36 @@ fn push_tag(out: &mut String, tag: &str, inner: &str) {
     out.push_str("</");
     out.push_str(tag);
     out.push_str(">\n");
+}
+
+/// The selected containers with their class names, for tuning (see `examples/debug.rs`).
+pub fn describe(dom: &Dom) -> Vec<String> {
+    let stats = score::stats(dom);
+    score::select(dom, &stats, &score::unlikely(dom))
+        .into_iter()
+        .map(|id| {
+            let e = dom.node(id).element();
+            format!("root {id} {:?} class={:?} chars={}", e.map(|e| e.tag), e.map(|e| e.class_id.as_str()), stats[id as usize].chars)
+        })
+        .collect()
+}
+
+/// The ancestors of the first text node containing `needle`, with their scores' inputs, for
+/// tuning (see `examples/debug.rs`).
+pub fn explain(dom: &Dom, needle: &str) -> Vec<String> {
+    let stats = score::stats(dom);
+    let unlikely = score::unlikely(dom);
+    let Some(mut id) = (0..dom.nodes.len() as crate::dom::Id).find(|&i| matches!(&dom.node(i).data, crate::dom::Data::Text(t) if t.contains(needle))) else {
+        return vec!["not found".into()];
+    };
+    let mut out = Vec::new();
+    while id != ROOT {
+        let n = dom.node(id);
+        if let Some(e) = n.element() {
+            let s = stats[id as usize];
+            out.push(format!("{id} {:?} {:?} chars={} own={} ld={:.2} unlikely={} weight={}", e.tag, e.class_id, s.chars, s.own_chars, s.link_density(), unlikely[id as usize], score::class_weight(&e.class_id)));
+        }
+        id = n.parent;
+    }
+    out
 }

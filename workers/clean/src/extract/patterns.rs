@@ -12,26 +12,45 @@ fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("static regex")
 }
 
-/// Class or id names of elements that hold page furniture.
+/// Class or id names that lower a container's score (Readability's negative list, widened).
 pub static NEGATIVE_CLASS: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?x)
-        comment|disqus|share|sharing|social|related|recommend|sidebar|side-bar|\bside\b|footer|\bfoot\b
-        |masthead|breadcrumb|crumbs|\bnav|navbar|menu|\bpromo|advert|\bads?\b|\bad[-_]|[-_]ads?\b|adsense|dfp
-        |banner|sponsor|cookie|consent|gdpr|newsletter|subscri|signup|sign-up|popup|modal|overlay|paywall
-        |\btags?\b|tag-list|taglist|keywords|byline|author|\bmeta\b|post-meta|entry-meta|article-meta|dateline
-        |toolbar|\btools\b|print|rating|widget|outbrain|taboola|\bhide|hidden|skip|jump|pager|pagination
-        |most-?popular|most-?read|trending|read-?more|more-stories|also-?read|next-?article|prev-?article
-        |qrcode|\bqr\b|appendqr|erweima|\bewm\b|app-?download|download-?app|follow|login|register
-        |copyright|disclaimer|statement|shengming|editor|zeren|bianji|\bsource\b|laiyuan|caption|credit
-        |\bcredit|photo-?credit|\blabel\b|headline|heading|title|\bdate\b|time|\bhead\b|header
+        -ad-|hidden|^hid$|\shid$|\shid\s|^hid\s|banner|combx|comment|com-|contact|\bfoot|footer|footnote|gdpr
+        |masthead|media|\bmeta|outbrain|promo|related|scroll|share|shoutbox|sidebar|skyscraper|sponsor|shopping
+        |\btags?\b|\btool|widget|taboola|recommend|social|\bnav\b|menu|breadcrumb|byline|author|copyright
     ")
 });
 
-/// Class or id names of elements that hold the article.
+/// Class or id names that raise a container's score.
 pub static POSITIVE_CLASS: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?x)
-        article|\bbody\b|content|entry|hentry|h-entry|main|\bpage\b|\bpost\b|\btext\b|blog|story|news-?body
-        |paragraph|prose|rich-?text|zhengwen|\bzw\b|artibody|cont\b|detail|\bcnt\b|\bcon\b|txt
+        article|\bbody|content|entry|hentry|h-entry|\bmain|\bpage\b|\bpost|\btext|blog|story
+        |zhengwen|artibody|\bcont\b|detail|\bcnt\b|\bcon\b|\btxt
+    ")
+});
+
+/// Class or id names of furniture subtrees, left out unless [`MAYBE_CONTENT`] also matches.
+pub static UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?x)
+        -ad-|ai2html|banner|breadcrumb|combx|comment|community|cover-wrap|disqus|extra|footer|gdpr|header|legends
+        |menu|related|remark|replies|rss|shoutbox|sidebar|skyscraper|social|sponsor|supplemental|ad-break|agegate
+        |pagination|pager|popup|yom-remote|\bshare|sharing|newsletter|subscri|cookie|consent|recommend|\bpromo
+        |outbrain|taboola|paywall|\bmodal|qrcode|\bqr\b|appendqr|erweima|\bewm\b|app-?download|copyright|disclaimer
+        |\btags?\b|tag-?list|trending|most-?popular|most-?read|read-?more|more-?stories|\bnav\b|navbar
+    ")
+});
+
+/// Class or id names that keep an [`UNLIKELY`] subtree (Readability's "maybe a candidate").
+pub static MAYBE_CONTENT: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"article|\bbody|column|content|\bmain|shadow|story|\btext")
+});
+
+/// Class or id names of furniture that is left out even inside content-named wrappers, when small.
+pub static STRONG_UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?x)
+        comment|\bshare|sharing|social|related|\bpromo|sponsor|newsletter|subscri|recommend|outbrain|taboola
+        |qrcode|\bqr\b|appendqr|erweima|byline|author|copyright|disclaimer|advert|\bads?\b|caption|credit
+        |\bdescr|img_descr|\btags?\b|\bdate\b|\btime\b|\bmeta\b|post-meta|entry-meta|article-meta
     ")
 });
 

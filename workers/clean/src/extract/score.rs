@@ -70,6 +70,24 @@ pub fn stats(dom: &Dom) -> Vec<Stats> {
     stats
 }
 
+/// For each node, whether it lies in a furniture subtree ([`patterns::UNLIKELY`] and not
+/// [`patterns::MAYBE_CONTENT`]): comments, sidebars, share bars. Their text never scores, as in
+/// Readability, which removes such subtrees before scoring. Parents precede children in the arena,
+/// so one forward pass suffices.
+pub fn unlikely(dom: &Dom) -> Vec<bool> {
+    let mut flags = vec![false; dom.nodes.len()];
+    for id in 1..dom.nodes.len() {
+        let node = &dom.nodes[id];
+        flags[id] = flags[node.parent as usize]
+            || node.parent != 0 && node.element().is_some_and(|e| {
+                !matches!(e.tag, Tag::Body | Tag::A | Tag::Article | Tag::Main)
+                    && patterns::UNLIKELY.is_match(&e.class_id)
+                    && !patterns::MAYBE_CONTENT.is_match(&e.class_id)
+            });
+    }
+    flags
+}
+
 /// The class/id weight: negative for boilerplate names, positive for article names.
 pub fn class_weight(class_id: &str) -> f32 {
     if class_id.is_empty() {
@@ -101,33 +119,15 @@ fn never_candidate(tag: Tag) -> bool {
 }
 
 /// The node ids whose content is the article, in document order; empty when nothing scores.
-pub fn select(dom: &Dom, stats: &[Stats]) -> Vec<Id> {
+/// `unlikely` marks the subtrees whose text does not score (see [`unlikely`]).
+pub fn select(dom: &Dom, stats: &[Stats], unlikely: &[bool]) -> Vec<Id> {
     let n = dom.nodes.len();
     let mut score = vec![0f32; n];
     let mut initialized = vec![false; n];
     let mut candidates: Vec<Id> = Vec::new();
 
-    for id in 1..n as Id {
-        let node = dom.node(id);
-        let Some(e) = node.element() else { continue };
-        let s = stats[id as usize];
-        // A paragraph-like node: a paragraph element, or a container holding text directly
-        // (`<div>text<br>text</div>`, `<td>` layouts of older pages).
-        let text_len = match e.tag {
-            Tag::P | Tag::Pre | Tag::Td | Tag::Dd | Tag::Blockquote => s.chars,
-            Tag::Div | Tag::Section | Tag::Article | Tag::Font | Tag::Span | Tag::Center | Tag::Main
-                if s.own_chars >= 20 => s.own_chars,
-            _ => continue,
-        };
-        if text_len < 20 {
-            continue;
-        }
-        let own = 1.0 + s.punct.min(50) as f32 + (text_len as f32 / 100.0).min(3.0);
-        let mut ancestor = if matches!(e.tag, Tag::Div | Tag::Section | Tag::Article | Tag::Td | Tag::Main) && s.own_chars >= 20 {
-            id
-        } else {
-            node.parent
-        };
+    let mut add = |start: Id, own: f32, score: &mut Vec<f32>, candidates: &mut Vec<Id>| {
+        let mut ancestor = start;
         let mut level = 0;
         while ancestor != 0 && level < 5 {
             let a = dom.node(ancestor);
@@ -142,12 +142,53 @@ pub fn select(dom: &Dom, stats: &[Stats]) -> Vec<Id> {
             ancestor = a.parent;
             level += 1;
         }
+    };
+    let paragraph_score = |chars: u32, punct: u32| 1.0 + punct.min(50) as f32 + (chars as f32 / 100.0).min(3.0);
+
+    for id in 1..n as Id {
+        let node = dom.node(id);
+        let Some(e) = node.element() else { continue };
+        if unlikely[id as usize] {
+            continue;
+        }
+        let s = stats[id as usize];
+        let has_br = || node.children.iter().any(|&c| dom.node(c).tag() == Some(Tag::Br));
+        let is_paragraph = matches!(e.tag, Tag::P | Tag::Pre | Tag::Dd) || (matches!(e.tag, Tag::Td | Tag::Blockquote) && !has_br());
+        match e.tag {
+            _ if is_paragraph => {
+                if s.chars >= 20 {
+                    add(node.parent, paragraph_score(s.chars, s.punct), &mut score, &mut candidates);
+                }
+            }
+            _ if s.own_chars >= 20 => {
+                // Text written straight into a container (`<div>text<br>text</div>`, `<td>` layouts):
+                // each run between line breaks and blocks is a paragraph of this container.
+                let (mut chars, mut punct) = (0u32, 0u32);
+                let children = &node.children;
+                for (i, &c) in children.iter().enumerate() {
+                    let child = dom.node(c);
+                    let breaks = child.tag().is_some_and(|t| t == Tag::Br || t.is_block());
+                    if !breaks {
+                        chars += stats[c as usize].chars;
+                        punct += stats[c as usize].punct;
+                    }
+                    if (breaks || i + 1 == children.len()) && chars > 0 {
+                        if chars >= 20 {
+                            add(id, paragraph_score(chars, punct), &mut score, &mut candidates);
+                        }
+                        chars = 0;
+                        punct = 0;
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
     let final_score = |id: Id| score[id as usize] * (1.0 - stats[id as usize].link_density());
     let mut best: Option<(Id, f32)> = None;
     for &id in &candidates {
-        if dom.node(id).tag().is_some_and(never_candidate) {
+        if unlikely[id as usize] || dom.node(id).tag().is_some_and(never_candidate) {
             continue;
         }
         let f = final_score(id);
