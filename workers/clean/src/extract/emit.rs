@@ -126,6 +126,12 @@ impl Walker<'_> {
 
     /// Whether an element inside the container is furniture to leave out, subtree and all.
     fn skip(&self, id: Id, e: &Element) -> bool {
+        let r = self.skip_inner(id, e);
+        if r && std::env::var_os("CD_DEBUG").is_some() { eprintln!("skip {id} {:?} {:?}", e.tag, e.class_id); }
+        r
+    }
+
+    fn skip_inner(&self, id: Id, e: &Element) -> bool {
         if matches!(e.tag, Tag::Nav | Tag::Aside | Tag::Footer | Tag::Form | Tag::Menu | Tag::Header | Tag::H1 | Tag::Dialog) {
             return true;
         }
@@ -152,8 +158,15 @@ impl Walker<'_> {
             return false; // image-only wrappers are judged by their images
         }
         let ld = s.link_density();
-        if ld > 0.5 || (matches!(e.tag, Tag::Ul | Tag::Ol) && ld > 0.3) || (ld > 0.25 && s.punct < 3 && s.chars < 300) {
+        if ld > 0.5 || (ld > 0.25 && s.punct < 3 && s.chars < 300) {
             return true;
+        }
+        if matches!(e.tag, Tag::Ul | Tag::Ol) && ld > 0.3 {
+            // A list of links is furniture; a list of linked sentences is prose.
+            let items = self.dom.node(id).children.iter().filter(|&&c| self.dom.node(c).tag() == Some(Tag::Li)).count().max(1);
+            if (s.chars as usize) / items < 80 {
+                return true;
+            }
         }
         s.chars < 100 && {
             let text = self.subtree_text(id);

@@ -50,7 +50,7 @@ pub static STRONG_UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?x)
         comment|\bshare|sharing|social|related|\bpromo|sponsor|newsletter|subscri|recommend|outbrain|taboola
         |qrcode|\bqr\b|appendqr|erweima|byline|author|copyright|disclaimer|advert|\bads?\b|caption|credit
-        |\bdescr|img_descr|\btags?\b|\bdate\b|\btime\b|\bmeta\b|post-meta|entry-meta|article-meta
+        |img_descr|\btags?\b|\bdate\b|\btime\b|\bmeta\b|post-meta|entry-meta|article-meta
     ")
 });
 

@@ -198,6 +198,27 @@ pub fn select(dom: &Dom, stats: &[Stats], unlikely: &[bool]) -> Vec<Id> {
     }
     let Some((mut top, top_score)) = best else { return Vec::new() };
 
+    // Readability's alternative candidates: when several strong candidates (paragraphs each in its
+    // own wrapper, say) share an ancestor, the article is that ancestor.
+    let mut ranked: Vec<(Id, f32)> = candidates
+        .iter()
+        .filter(|&&id| !unlikely[id as usize] && !dom.node(id).tag().is_some_and(never_candidate))
+        .map(|&id| (id, final_score(id)))
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let alternatives: Vec<Id> = ranked.iter().skip(1).take(4).filter(|(_, s)| *s >= top_score * 0.75).map(|(id, _)| *id).collect();
+    if alternatives.len() >= 3 {
+        let mut ancestor = dom.node(top).parent;
+        while ancestor != 0 && dom.node(ancestor).tag() != Some(Tag::Body) {
+            let contained = alternatives.iter().filter(|&&a| is_ancestor(dom, ancestor, a)).count();
+            if contained >= 3 {
+                top = ancestor;
+                break;
+            }
+            ancestor = dom.node(ancestor).parent;
+        }
+    }
+
     // Climb while the parent scores at least as well: the article is often split over several
     // sibling wrappers whose common parent collects their scores.
     let mut last = top_score;
@@ -228,6 +249,16 @@ pub fn select(dom: &Dom, stats: &[Stats], unlikely: &[bool]) -> Vec<Id> {
     }
 
     siblings(dom, stats, &score, &initialized, top, final_score(top))
+}
+
+fn is_ancestor(dom: &Dom, ancestor: Id, mut node: Id) -> bool {
+    while node != 0 {
+        if node == ancestor {
+            return true;
+        }
+        node = dom.node(node).parent;
+    }
+    false
 }
 
 fn significant_children(dom: &Dom, stats: &[Stats], id: Id) -> usize {
