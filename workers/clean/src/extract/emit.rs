@@ -144,7 +144,7 @@ impl Walker<'_> {
             if self.strict && patterns::UNLIKELY.is_match(class) && !patterns::MAYBE_CONTENT.is_match(class) {
                 return true;
             }
-            if s.chars * 10 < self.root_chars * 3 && patterns::STRONG_UNLIKELY.is_match(class) {
+            if s.chars * 10 < self.root_chars * 4 && patterns::STRONG_UNLIKELY.is_match(class) {
                 return true;
             }
             if class_weight(class) < 0.0 && (s.link_density() > 0.2 || s.chars < 200) {

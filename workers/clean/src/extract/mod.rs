@@ -104,11 +104,16 @@ fn is_furniture(b: &Block, title: Option<&str>) -> bool {
     if text.is_empty() || text.chars().all(|c| !c.is_alphanumeric()) {
         return true;
     }
-    if title.is_some_and(|t| shared::text::normalize(text) == t) {
-        return true;
-    }
     let chars = b.chars as usize;
-    if b.link_density() > 0.5 && chars < 300 {
+    if let Some(t) = title {
+        // The title again, perhaps with a label (`主题：…`, `Title: …`).
+        let n = shared::text::normalize(text);
+        if n == t || (n.contains(t) && n.chars().count() <= t.chars().count() + 8) {
+            return true;
+        }
+    }
+    let ld = b.link_density();
+    if chars < 300 && (ld > 0.8 || (ld > 0.5 && sentence_marks(text) < 2)) {
         return true;
     }
     if chars <= 300 && patterns::FURNITURE_PREFIX.is_match(text) {
@@ -118,6 +123,10 @@ fn is_furniture(b: &Block, title: Option<&str>) -> bool {
         return true;
     }
     false
+}
+
+fn sentence_marks(text: &str) -> usize {
+    text.chars().filter(|c| matches!(c, ',' | '.' | ';' | '，' | '。' | '；' | '、' | '!' | '?' | '！' | '？')).count()
 }
 
 fn render(blocks: &[Block]) -> String {

@@ -51,6 +51,8 @@ pub static STRONG_UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
         comment|\bshare|sharing|social|related|\bpromo|sponsor|newsletter|subscri|recommend|outbrain|taboola
         |qrcode|\bqr\b|appendqr|erweima|byline|author|copyright|disclaimer|advert|\bads?\b|caption|credit
         |img_descr|\btags?\b|\bdate\b|\btime\b|\bmeta\b|post-meta|entry-meta|article-meta
+        |\bcta\b|-cta-|call-to-action|donat|contribut|support-us|membership|rollover|tooltip|popover|hovercard
+        |editsection|mw-jump|noprint
     ")
 });
 
