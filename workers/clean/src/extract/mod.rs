@@ -81,8 +81,14 @@ fn attempt(dom: &Dom, stats: &[score::Stats], unlikely: &[bool], base: Option<&U
     filter(emit::blocks(dom, stats, &roots, base, strict), title)
 }
 
+/// Text length in Latin-equivalent characters: a CJK character carries about as much as three
+/// Latin letters, so a short Chinese article is not mistaken for a failed extraction.
 fn chars(blocks: &[Block]) -> usize {
-    blocks.iter().map(|b| b.chars as usize).sum()
+    blocks
+        .iter()
+        .flat_map(|b| b.text.chars())
+        .map(|c| if shared::text::is_cjk(c) { 3 } else { usize::from(!c.is_whitespace()) })
+        .sum()
 }
 
 /// Drops furniture lines from the blocks.
@@ -119,7 +125,10 @@ fn is_furniture(b: &Block, title: Option<&str>) -> bool {
     if chars <= 300 && patterns::FURNITURE_PREFIX.is_match(text) {
         return true;
     }
-    if chars <= 80 && (patterns::FURNITURE_LINE.is_match(text) || patterns::DATE_ONLY.is_match(text)) {
+    if chars <= 40 && patterns::BYLINE_PREFIX.is_match(text) {
+        return true;
+    }
+    if chars <= 80 && (patterns::FURNITURE_LINE.is_match(text) || patterns::DATE_ONLY.is_match(text) || patterns::META_LINE.is_match(text)) {
         return true;
     }
     false

@@ -62,8 +62,23 @@ pub static FURNITURE_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
         责任编辑|责编|编辑|值班编辑|校对|审核|审校|监制|主编|出品|策划|制作|统筹|原标题|原文标题|文章来源|本文来源|来源
         |图片来源|图片来自|图源|图片|摄影|视频来源|免责声明|风险提示|版权声明|特别声明|声明|注：本文|本文为|本文系|本文经
         |编者按|相关阅读|相关新闻|相关报道|相关链接|延伸阅读|推荐阅读|更多精彩|热门推荐|标签|关键词|分享到|点击|扫码|扫描
-        |记者|通讯员|作者|撰文|文\s*[/|｜]|图\s*[/|｜]
     )\s*[:：/|｜]")
+});
+
+/// A byline written as a line of its own (`作者：…`, `文/…`); only short lines, since
+/// `记者：…` also opens the questions of an interview.
+pub static BYLINE_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^[\s\(（【\[]*(?:记者|通讯员|作者|撰文|文|图|摄|摄影|实习生)\s*[:：/|｜]")
+});
+
+/// A short line holding a date together with a source, author, update or view-count label:
+/// the header line of many Chinese portals (`2005-02-06 13:26更新 来源：转载文章`).
+pub static META_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?xi)
+        (?:\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}|\d{1,2}:\d{2}).*(?:来源|作者|编辑|更新|发布|浏览|阅读|点击|字号|评论|分享)
+        |(?:来源|作者|编辑|更新|发布|浏览|阅读|点击|字号)[^。]*\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}
+        |^(?:published|posted|updated|by)\b.*\b(?:19|20)\d{2}\b
+    ")
 });
 
 /// Short lines that are app promos, share prompts, related-story headers and the like.
