@@ -52,11 +52,34 @@ pub fn normalize(text: &str) -> String {
     out
 }
 
+/// An article's identity, computed from one normalization of its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// `sha256:<64 hex>` of the normalized text.
+    pub content_hash: String,
+    /// The bare hex digest: the article id.
+    pub id: String,
+    /// 64-bit SimHash.
+    pub simhash: u64,
+}
+
+impl Fingerprint {
+    pub fn of(text: &str) -> Fingerprint {
+        let normalized = normalize(text);
+        let id = to_hex(&Sha256::digest(normalized.as_bytes()));
+        Fingerprint { content_hash: format!("sha256:{id}"), id, simhash: simhash_normalized(&normalized) }
+    }
+
+    /// SimHash as the contract writes it: 16 lowercase hex digits.
+    pub fn simhash_hex(&self) -> String {
+        format!("{:016x}", self.simhash)
+    }
+}
+
 /// `sha256:<64 hex>` of the normalized text, and the bare hex (the article id).
 pub fn content_hash(text: &str) -> (String, String) {
-    let digest = Sha256::digest(normalize(text).as_bytes());
-    let hex = to_hex(&digest);
-    (format!("sha256:{hex}"), hex)
+    let f = Fingerprint::of(text);
+    (f.content_hash, f.id)
 }
 
 fn to_hex(bytes: &[u8]) -> String {
@@ -118,8 +141,11 @@ fn shingle_hash(shingle: &[&str]) -> u64 {
 
 /// 64-bit SimHash of `text` (see the module docs); 0 for a text with no tokens.
 pub fn simhash(text: &str) -> u64 {
-    let normalized = normalize(text);
-    let tokens = tokens(&normalized);
+    simhash_normalized(&normalize(text))
+}
+
+fn simhash_normalized(normalized: &str) -> u64 {
+    let tokens = tokens(normalized);
     if tokens.is_empty() {
         return 0;
     }

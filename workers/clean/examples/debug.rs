@@ -4,7 +4,7 @@ fn main() {
     let bytes = std::fs::read(&path).expect("readable file");
     let bytes = copydesk_clean::document::read(&bytes).expect("document");
     let decoded = copydesk_clean::charset::decode(&bytes, None, None);
-    let capped = copydesk_clean::prescan::cap_depth(&decoded.text);
+    let capped = copydesk_clean::prescan::prepare(&decoded.text);
     eprintln!("prescan: {} -> {} bytes", decoded.text.len(), capped.len());
     let dom = copydesk_clean::dom::Dom::parse_document(&capped);
     let extracted = copydesk_clean::extract::extract(&dom, copydesk_clean::extract::Mode::Page, None, None);

@@ -103,9 +103,9 @@ pub fn clean(input: &Input<'_>, now: DateTime<Utc>) -> Result<ArticleEvent, Clea
         Type::Markdown => {
             let (front, body) = document::split_front_matter(&decoded.text)?;
             let html = document::body_html(body);
-            (front, Dom::parse_fragment(&prescan::cap_depth(&html)), Mode::Fragment)
+            (front, Dom::parse_fragment(&prescan::prepare(&html)), Mode::Fragment)
         }
-        Type::Html => (Default::default(), Dom::parse_document(&prescan::cap_depth(&decoded.text)), Mode::Page),
+        Type::Html => (Default::default(), Dom::parse_document(&prescan::prepare(&decoded.text)), Mode::Page),
     };
     let url = url.or_else(|| front.url.as_deref().and_then(|u| Url::parse(u).ok()));
     let base = match (&url, dom.head.base.as_deref()) {
@@ -121,7 +121,9 @@ pub fn clean(input: &Input<'_>, now: DateTime<Utc>) -> Result<ArticleEvent, Clea
     if text.trim().is_empty() {
         return Err(CleanError::NoArticle);
     }
-    let page_text = all_text(&dom);
+    // The whole page's text, for what the metadata misses; built only when needed.
+    let page_text = std::cell::OnceCell::new();
+    let page_text = || page_text.get_or_init(|| all_text(&dom)).as_str();
 
     let declared = front.language.as_deref().or(page.language.as_deref()).or(job.language.as_deref());
     let language = language::resolve(declared.and_then(metadata::primary_language).as_deref(), &text);
@@ -131,18 +133,20 @@ pub fn clean(input: &Input<'_>, now: DateTime<Utc>) -> Result<ArticleEvent, Clea
         .as_deref()
         .and_then(|d| dates::parse(d, zone))
         .or(page.published_at)
-        .or_else(|| dates::find(&page_text, zone))
+        .or_else(|| dates::find(page_text(), zone))
         .or_else(|| job.published_at.as_deref().and_then(|d| dates::parse(d, zone)));
 
     let editor = front.editor.clone().or_else(|| {
-        patterns::EDITOR.captures(&page_text).and_then(|c| c.get(1).or(c.get(2))).map(|m| m.as_str().trim_end_matches(['.', ',']).to_owned())
+        let text = page_text();
+        let maybe = text.contains("编") || text.contains("dit");
+        maybe.then(|| patterns::EDITOR.captures(text)).flatten().and_then(|c| c.get(1).or(c.get(2))).map(|m| m.as_str().trim_end_matches(['.', ',']).to_owned())
     });
     let author = front
         .author
         .clone()
         .or(page.author.clone())
         .or_else(|| dom.head.byline.as_deref().map(strip_by))
-        .or_else(|| patterns::AUTHOR_LINE.captures(&page_text).and_then(|c| c.get(1)).map(|m| m.as_str().to_owned()))
+        .or_else(|| patterns::AUTHOR_LINE.captures(page_text()).and_then(|c| c.get(1)).map(|m| m.as_str().to_owned()))
         .or(job.author.clone());
 
     let images = extracted.images();
@@ -164,12 +168,12 @@ pub fn clean(input: &Input<'_>, now: DateTime<Utc>) -> Result<ArticleEvent, Clea
     let keywords = if front.keywords.is_empty() { page.keywords.clone() } else { front.keywords.clone() };
     let title = title.unwrap_or_else(|| fallback_title(&extracted));
 
-    let (content_hash, id) = shared::text::content_hash(&text);
+    let fingerprint = shared::text::Fingerprint::of(&text);
     Ok(ArticleEvent {
         schema: SCHEMA.to_owned(),
-        id,
-        content_hash,
-        simhash: shared::text::simhash_hex(&text),
+        simhash: fingerprint.simhash_hex(),
+        id: fingerprint.id,
+        content_hash: fingerprint.content_hash,
         duplicate_of: None,
         url: input.url.map(str::to_owned),
         canonical_url,

@@ -1,4 +1,9 @@
-//! A linear pass over the markup before it is parsed, to cap element nesting.
+//! A linear pass over the markup before it is parsed: it caps element nesting and empties
+//! scripts, styles and comments.
+//!
+//! Scripts, styles and comments are a third to a half of a typical news page and none of it is
+//! text; the parser's tokenizer walks them character by character, so leaving them out before the
+//! parse is the cheapest speed-up there is. JSON-LD scripts are kept: they carry metadata.
 //!
 //! html5ever's tree builder scans the stack of open elements for many start tags, so a page of
 //! 100,000 nested `<div>`s costs quadratic time (31 s of CPU for 1.1 MB, measured here), and any
@@ -24,9 +29,12 @@ const NOT_COUNTED: &[&str] = &[
     "html", "head", "body", "param", "keygen", "frame",
 ];
 
-/// Returns `html` with start tags beyond [`MAX_DEPTH`] nested containers removed, with their
-/// matching end tags.
-pub fn cap_depth(html: &str) -> Cow<'_, str> {
+/// Raw-text elements whose content is dropped (JSON-LD scripts excepted).
+const EMPTIED: &[&str] = &["script", "style", "noscript", "template"];
+
+/// Returns `html` with start tags beyond [`MAX_DEPTH`] nested containers removed (with their
+/// matching end tags), comments removed, and the content of scripts and styles emptied.
+pub fn prepare(html: &str) -> Cow<'_, str> {
     let bytes = html.as_bytes();
     let mut out: Option<String> = None;
     let mut copied = 0; // bytes of `html` already handled when `out` is in use
@@ -38,6 +46,9 @@ pub fn cap_depth(html: &str) -> Cow<'_, str> {
         i = start + 1;
         if bytes[i..].starts_with(b"!--") {
             i = find(bytes, i + 3, b"-->").map_or(bytes.len(), |e| e + 3);
+            let buf = out.get_or_insert_with(|| String::with_capacity(html.len()));
+            buf.push_str(&html[copied..start]);
+            copied = i;
             continue;
         }
         let closing = bytes.get(i) == Some(&b'/');
@@ -60,7 +71,14 @@ pub fn cap_depth(html: &str) -> Cow<'_, str> {
             }
         } else if RAW_TEXT.contains(&name.as_str()) {
             let close = format!("</{name}");
-            i = find_ignore_case(bytes, i, close.as_bytes()).unwrap_or(bytes.len());
+            let end = find_ignore_case(bytes, i, close.as_bytes()).unwrap_or(bytes.len());
+            let json_ld = name == "script" && html[name_end..gt].to_ascii_lowercase().contains("ld+json");
+            if EMPTIED.contains(&name.as_str()) && !json_ld && end > i {
+                let buf = out.get_or_insert_with(|| String::with_capacity(html.len()));
+                buf.push_str(&html[copied..i]);
+                copied = end;
+            }
+            i = end;
             continue;
         } else if !self_closing && !NOT_COUNTED.contains(&name.as_str()) {
             if stack.len() >= MAX_DEPTH {
@@ -109,16 +127,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ordinary_pages_are_not_copied() {
-        let page = "<html><body><div><p>one<p>two<script>if (a<b) '<div>'</script></div></body></html>";
-        assert!(matches!(cap_depth(page), Cow::Borrowed(_)));
+    fn pages_without_scripts_or_comments_are_not_copied() {
+        let page = "<html><body><div><p>one<p>two</div></body></html>";
+        assert!(matches!(prepare(page), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn scripts_styles_and_comments_are_emptied_but_json_ld_kept() {
+        let page = "<p>a<script>if (a<b) '<div>'</script><!-- c --><style>p{}</style>\
+                    <script type=\"application/ld+json\">{\"x\":1}</script><SCRIPT>y()</SCRIPT>b";
+        assert_eq!(
+            prepare(page),
+            "<p>a<script></script><style></style><script type=\"application/ld+json\">{\"x\":1}</script><SCRIPT></SCRIPT>b"
+        );
     }
 
     #[test]
     fn deep_nesting_is_capped_and_text_kept() {
         let n = 10_000;
         let page = format!("{}deep text{}", "<div class=x>".repeat(n), "</div>".repeat(n));
-        let capped = cap_depth(&page);
+        let capped = prepare(&page);
         assert_eq!(capped.matches("<div").count(), MAX_DEPTH);
         assert_eq!(capped.matches("</div>").count(), MAX_DEPTH);
         assert!(capped.contains("deep text"));
@@ -127,6 +155,6 @@ mod tests {
     #[test]
     fn comments_and_scripts_do_not_count() {
         let page = format!("<!--{}--><script>{}</script><p>ok", "<div>".repeat(1000), "<div>".repeat(1000));
-        assert!(matches!(cap_depth(&page), Cow::Borrowed(_)));
+        assert_eq!(prepare(&page), "<script></script><p>ok");
     }
 }

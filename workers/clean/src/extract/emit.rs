@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::dom::{Data, Dom, Element, Id, Tag};
 use crate::extract::patterns;
-use crate::extract::score::{Stats, class_weight};
+use crate::extract::score::{Class, Stats};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -139,17 +139,15 @@ impl Walker<'_> {
             return true; // its text is the figure's caption
         }
         let s = self.stats[id as usize];
-        let class = e.class_id.as_str();
-        if !class.is_empty() {
-            if self.strict && patterns::UNLIKELY.is_match(class) && !patterns::MAYBE_CONTENT.is_match(class) {
-                return true;
-            }
-            if s.chars * 10 < self.root_chars * 4 && patterns::STRONG_UNLIKELY.is_match(class) {
-                return true;
-            }
-            if class_weight(class) < 0.0 && (s.link_density() > 0.2 || s.chars < 200) {
-                return true;
-            }
+        let class = s.class;
+        if self.strict && class.unlikely() {
+            return true;
+        }
+        if s.chars * 10 < self.root_chars * 4 && class.has(Class::STRONG_UNLIKELY) {
+            return true;
+        }
+        if class.weight() < 0.0 && (s.link_density() > 0.2 || s.chars < 200) {
+            return true;
         }
         if !matches!(e.tag, Tag::Div | Tag::Section | Tag::Ul | Tag::Ol | Tag::Table | Tag::Dl | Tag::Tbody | Tag::Td | Tag::Center) {
             return false;
@@ -195,7 +193,7 @@ impl Walker<'_> {
                 return false;
             }
             Tag::Img => {
-                self.image(e);
+                self.image(id, e);
                 return false;
             }
             Tag::A => {
@@ -306,7 +304,7 @@ impl Walker<'_> {
         self.link_chars = 0;
     }
 
-    fn image(&mut self, e: &Element) {
+    fn image(&mut self, id: Id, e: &Element) {
         let src = ["data-src", "data-original", "data-lazy-src", "data-url", "src"]
             .iter()
             .filter_map(|a| e.attr(a))
@@ -315,7 +313,7 @@ impl Walker<'_> {
             .or_else(|| e.attr("srcset").or(e.attr("data-srcset")).and_then(|s| s.split(',').next()).and_then(|s| s.split_whitespace().next()));
         let Some(url) = src.and_then(|s| self.absolute(s)) else { return };
         let tiny = |a: &str| e.attr(a).and_then(|v| v.trim_end_matches("px").trim().parse::<u32>().ok()).is_some_and(|v| v < 100);
-        if tiny("width") || tiny("height") || patterns::FURNITURE_IMAGE.is_match(&url) || patterns::NEGATIVE_CLASS.is_match(&e.class_id) {
+        if tiny("width") || tiny("height") || patterns::FURNITURE_IMAGE.is_match(&url) || self.stats[id as usize].class.has(Class::NEGATIVE) {
             return;
         }
         let alt = e.attr("alt").map(collapse).filter(|a| !a.is_empty());

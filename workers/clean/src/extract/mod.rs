@@ -61,7 +61,7 @@ pub fn extract(dom: &Dom, mode: Mode, base: Option<&Url>, title: Option<&str>) -
     if mode == Mode::Fragment {
         return Extracted { blocks: filter(emit::blocks(dom, &stats, &[ROOT], base, true), title) };
     }
-    let strict = attempt(dom, &stats, &score::unlikely(dom), base, title, true);
+    let strict = attempt(dom, &stats, &score::unlikely(dom, &stats), base, title, true);
     let strict_chars = chars(&strict);
     if strict_chars >= RETRY_BELOW_CHARS {
         return Extracted { blocks: strict };
@@ -111,7 +111,7 @@ fn is_furniture(b: &Block, title: Option<&str>) -> bool {
         return true;
     }
     let chars = b.chars as usize;
-    if let Some(t) = title {
+    if let Some(t) = title.filter(|t| text.len() <= t.len() + 32) {
         // The title again, perhaps with a label (`主题：…`, `Title: …`).
         let n = shared::text::normalize(text);
         if n == t || (n.contains(t) && n.chars().count() <= t.chars().count() + 8) {
@@ -205,7 +205,7 @@ fn push_tag(out: &mut String, tag: &str, inner: &str) {
 /// The selected containers with their class names, for tuning (see `examples/debug.rs`).
 pub fn describe(dom: &Dom) -> Vec<String> {
     let stats = score::stats(dom);
-    score::select(dom, &stats, &score::unlikely(dom))
+    score::select(dom, &stats, &score::unlikely(dom, &stats))
         .into_iter()
         .map(|id| {
             let e = dom.node(id).element();
@@ -218,7 +218,7 @@ pub fn describe(dom: &Dom) -> Vec<String> {
 /// tuning (see `examples/debug.rs`).
 pub fn explain(dom: &Dom, needle: &str) -> Vec<String> {
     let stats = score::stats(dom);
-    let unlikely = score::unlikely(dom);
+    let unlikely = score::unlikely(dom, &stats);
     let Some(mut id) = (0..dom.nodes.len() as crate::dom::Id).find(|&i| matches!(&dom.node(i).data, crate::dom::Data::Text(t) if t.contains(needle))) else {
         return vec!["not found".into()];
     };
@@ -227,7 +227,7 @@ pub fn explain(dom: &Dom, needle: &str) -> Vec<String> {
         let n = dom.node(id);
         if let Some(e) = n.element() {
             let s = stats[id as usize];
-            out.push(format!("{id} {:?} {:?} chars={} own={} ld={:.2} unlikely={} weight={}", e.tag, e.class_id, s.chars, s.own_chars, s.link_density(), unlikely[id as usize], score::class_weight(&e.class_id)));
+            out.push(format!("{id} {:?} {:?} chars={} own={} ld={:.2} unlikely={} weight={}", e.tag, e.class_id, s.chars, s.own_chars, s.link_density(), unlikely[id as usize], s.class.weight()));
         }
         id = n.parent;
     }

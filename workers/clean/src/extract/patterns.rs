@@ -15,17 +15,17 @@ fn re(pattern: &str) -> Regex {
 /// Class or id names that lower a container's score (Readability's negative list, widened).
 pub static NEGATIVE_CLASS: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?x)
-        -ad-|hidden|^hid$|\shid$|\shid\s|^hid\s|banner|combx|comment|com-|contact|\bfoot|footer|footnote|gdpr
-        |masthead|media|\bmeta|outbrain|promo|related|scroll|share|shoutbox|sidebar|skyscraper|sponsor|shopping
-        |\btags?\b|\btool|widget|taboola|recommend|social|\bnav\b|menu|breadcrumb|byline|author|copyright
+        -ad-|hidden|^hid$|\shid$|\shid\s|^hid\s|banner|combx|comment|com-|contact|(?-u:\b)foot|footer|footnote|gdpr
+        |masthead|media|(?-u:\b)meta|outbrain|promo|related|scroll|share|shoutbox|sidebar|skyscraper|sponsor|shopping
+        |(?-u:\b)tags?(?-u:\b)|(?-u:\b)tool|widget|taboola|recommend|social|(?-u:\b)nav(?-u:\b)|menu|breadcrumb|byline|author|copyright
     ")
 });
 
 /// Class or id names that raise a container's score.
 pub static POSITIVE_CLASS: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?x)
-        article|\bbody|content|entry|hentry|h-entry|\bmain|\bpage\b|\bpost|\btext|blog|story
-        |zhengwen|artibody|\bcont\b|detail|\bcnt\b|\bcon\b|\btxt
+        article|(?-u:\b)body|content|entry|hentry|h-entry|(?-u:\b)main|(?-u:\b)page(?-u:\b)|(?-u:\b)post|(?-u:\b)text|blog|story
+        |zhengwen|artibody|(?-u:\b)cont(?-u:\b)|detail|(?-u:\b)cnt(?-u:\b)|(?-u:\b)con(?-u:\b)|(?-u:\b)txt
     ")
 });
 
@@ -34,24 +34,24 @@ pub static UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?x)
         -ad-|ai2html|banner|breadcrumb|combx|comment|community|cover-wrap|disqus|extra|footer|gdpr|header|legends
         |menu|related|remark|replies|rss|shoutbox|sidebar|skyscraper|social|sponsor|supplemental|ad-break|agegate
-        |pagination|pager|popup|yom-remote|\bshare|sharing|newsletter|subscri|cookie|consent|recommend|\bpromo
-        |outbrain|taboola|paywall|\bmodal|qrcode|\bqr\b|appendqr|erweima|\bewm\b|app-?download|copyright|disclaimer
-        |\btags?\b|tag-?list|trending|most-?popular|most-?read|read-?more|more-?stories|\bnav\b|navbar
+        |pagination|pager|popup|yom-remote|(?-u:\b)share|sharing|newsletter|subscri|cookie|consent|recommend|(?-u:\b)promo
+        |outbrain|taboola|paywall|(?-u:\b)modal|qrcode|(?-u:\b)qr(?-u:\b)|appendqr|erweima|(?-u:\b)ewm(?-u:\b)|app-?download|copyright|disclaimer
+        |(?-u:\b)tags?(?-u:\b)|tag-?list|trending|most-?popular|most-?read|read-?more|more-?stories|(?-u:\b)nav(?-u:\b)|navbar
     ")
 });
 
 /// Class or id names that keep an [`UNLIKELY`] subtree (Readability's "maybe a candidate").
 pub static MAYBE_CONTENT: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"article|\bbody|column|content|\bmain|shadow|story|\btext")
+    re(r"article|(?-u:\b)body|column|content|(?-u:\b)main|shadow|story|(?-u:\b)text")
 });
 
 /// Class or id names of furniture that is left out even inside content-named wrappers, when small.
 pub static STRONG_UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?x)
-        comment|\bshare|sharing|social|related|\bpromo|sponsor|newsletter|subscri|recommend|outbrain|taboola
-        |qrcode|\bqr\b|appendqr|erweima|byline|author|copyright|disclaimer|advert|\bads?\b|caption|credit
-        |img_descr|\btags?\b|\bdate\b|\btime\b|\bmeta\b|post-meta|entry-meta|article-meta
-        |\bcta\b|-cta-|call-to-action|donat|contribut|support-us|membership|rollover|tooltip|popover|hovercard
+        comment|(?-u:\b)share|sharing|social|related|(?-u:\b)promo|sponsor|newsletter|subscri|recommend|outbrain|taboola
+        |qrcode|(?-u:\b)qr(?-u:\b)|appendqr|erweima|byline|author|copyright|disclaimer|advert|(?-u:\b)ads?(?-u:\b)|caption|credit
+        |img_descr|(?-u:\b)tags?(?-u:\b)|(?-u:\b)date(?-u:\b)|(?-u:\b)time(?-u:\b)|(?-u:\b)meta(?-u:\b)|post-meta|entry-meta|article-meta
+        |(?-u:\b)cta(?-u:\b)|-cta-|call-to-action|donat|contribut|support-us|membership|rollover|tooltip|popover|hovercard
         |editsection|mw-jump|noprint
     ")
 });
@@ -77,7 +77,7 @@ pub static META_LINE: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?xi)
         (?:\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}|\d{1,2}:\d{2}).*(?:来源|作者|编辑|更新|发布|浏览|阅读|点击|字号|评论|分享)
         |(?:来源|作者|编辑|更新|发布|浏览|阅读|点击|字号)[^。]*\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}
-        |^(?:published|posted|updated|by)\b.*\b(?:19|20)\d{2}\b
+        |^(?:published|posted|updated|by)(?-u:\b).*(?-u:\b)(?:19|20)\d{2}(?-u:\b)
     ")
 });
 
@@ -89,14 +89,14 @@ pub static FURNITURE_LINE: LazyLock<Regex> = LazyLock::new(|| {
         |阅览者|浏览次数|阅读次数|访问次数|点击次数|回复线索|停止回复|主题已经?关闭|发表回复|快速回复|楼主|沙发|返回列表|上一篇|下一篇
         |相关(?:新闻|阅读|报道|文章|链接|推荐)|延伸阅读|推荐阅读|猜你喜欢|热门推荐|进入专题|点击(?:进入|查看|下载|关注|播放)|分享到
         |^\s*(?:
-            advertisement|advertising|sponsored(?:\s+content)?|ad\b|related(?:\s+(?:articles?|stories|content|coverage|posts?|reading))?
+            advertisement|advertising|sponsored(?:\s+content)?|ad(?-u:\b)|related(?:\s+(?:articles?|stories|content|coverage|posts?|reading))?
             |read\s+(?:more|next|also)|more\s+(?:from|on|stories)|see\s+also|recommended|you\s+(?:may|might)\s+also\s+like
             |share(?:\s+this)?|follow\s+us|sign\s+up|subscribe|click\s+here|continue\s+reading|(?:story|article)\s+continues
             |image\s+(?:copyright|source|caption|credit)|photo(?:graph)?\s*(?:by|credit)?\s*:|getty\s+images|copyright|©
             |all\s+rights\s+reserved|we\s+use\s+cookies|most\s+(?:popular|read)|trending|listen\s+to\s+this|watch\s*:
             |this\s+(?:article|story)\s+(?:was|has\s+been|is)\s+(?:originally|first|updated|published|republished)
-            |(?:posted|published|updated|written)\s+(?:on|by|at)\b|by\s+[A-Z]
-            |tags?\s*:|filed\s+under|topics?\s*:|loading|please\s+enable|comments?\b
+            |(?:posted|published|updated|written)\s+(?:on|by|at)(?-u:\b)|by\s+[A-Z]
+            |tags?\s*:|filed\s+under|topics?\s*:|loading|please\s+enable|comments?(?-u:\b)
         )
     ")
 });
@@ -112,7 +112,7 @@ pub static DATE_ONLY: LazyLock<Regex> = LazyLock::new(|| {
 
 /// `责任编辑：吴剑 SF031` and English editor lines; group 1 is the name.
 pub static EDITOR: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?:责任编辑|责编|编辑)\s*[：:]\s*([^\s　【】\[\]（）()]{2,12})|(?i:\b(?:edited\s+by|editor\s*:))\s*([A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,3})")
+    re(r"(?:责任编辑|责编|编辑)\s*[：:]\s*([^\s　【】\[\]（）()]{2,12})|(?i:(?-u:\b)(?:edited\s+by|editor\s*:))\s*([A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,3})")
 });
 
 /// A Chinese author or source line (`作者：…`, `来源：…`, `文/…`); group 1 is the name.
@@ -122,7 +122,7 @@ pub static AUTHOR_LINE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Image addresses that are furniture: logos, icons, avatars, trackers, spacers, QR codes.
 pub static FURNITURE_IMAGE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)logo|icon|avatar|sprite|pixel|track|spacer|blank\.|placeholder|loading|\bads?\b|/ad/|banner|qr|erweima|ewm|weixin|wechat|badge|emoji|button|share|1x1|transparent")
+    re(r"(?i)logo|icon|avatar|sprite|pixel|track|spacer|blank\.|placeholder|loading|(?-u:\b)ads?(?-u:\b)|/ad/|banner|qr|erweima|ewm|weixin|wechat|badge|emoji|button|share|1x1|transparent")
 });
 
 #[cfg(test)]

@@ -23,6 +23,57 @@ pub struct Stats {
     pub own_chars: u32,
     /// `<p>` descendants.
     pub paragraphs: u32,
+    /// What the node's class and id say (see [`Class`]).
+    pub class: Class,
+}
+
+/// What an element's class and id names say about it, matched once per distinct name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Class(u8);
+
+impl Class {
+    pub const UNLIKELY: u8 = 1;
+    pub const MAYBE: u8 = 2;
+    pub const STRONG_UNLIKELY: u8 = 4;
+    pub const NEGATIVE: u8 = 8;
+    pub const POSITIVE: u8 = 16;
+
+    fn of(class_id: &str) -> Class {
+        let mut bits = 0;
+        for (flag, re) in [
+            (Class::UNLIKELY, &patterns::UNLIKELY),
+            (Class::MAYBE, &patterns::MAYBE_CONTENT),
+            (Class::STRONG_UNLIKELY, &patterns::STRONG_UNLIKELY),
+            (Class::NEGATIVE, &patterns::NEGATIVE_CLASS),
+            (Class::POSITIVE, &patterns::POSITIVE_CLASS),
+        ] {
+            if re.is_match(class_id) {
+                bits |= flag;
+            }
+        }
+        Class(bits)
+    }
+
+    pub fn has(self, flag: u8) -> bool {
+        self.0 & flag != 0
+    }
+
+    /// Furniture by name, and not also named like content.
+    pub fn unlikely(self) -> bool {
+        self.has(Class::UNLIKELY) && !self.has(Class::MAYBE)
+    }
+
+    /// Readability's class weight: -25 for boilerplate names, +25 for article names.
+    pub fn weight(self) -> f32 {
+        let mut w = 0.0;
+        if self.has(Class::NEGATIVE) {
+            w -= 25.0;
+        }
+        if self.has(Class::POSITIVE) {
+            w += 25.0;
+        }
+        w
+    }
 }
 
 impl Stats {
@@ -33,6 +84,7 @@ impl Stats {
 
 pub fn stats(dom: &Dom) -> Vec<Stats> {
     let mut stats = vec![Stats::default(); dom.nodes.len()];
+    let mut classes: std::collections::HashMap<&str, Class> = std::collections::HashMap::new();
     for id in (1..dom.nodes.len()).rev() {
         let node = &dom.nodes[id];
         let mut s = stats[id];
@@ -48,6 +100,9 @@ pub fn stats(dom: &Dom) -> Vec<Stats> {
                 }
             }
             Data::Element(e) => {
+                if !e.class_id.is_empty() {
+                    s.class = *classes.entry(e.class_id.as_str()).or_insert_with(|| Class::of(&e.class_id));
+                }
                 if e.tag == Tag::A {
                     s.link_chars = s.chars;
                 }
@@ -74,33 +129,16 @@ pub fn stats(dom: &Dom) -> Vec<Stats> {
 /// [`patterns::MAYBE_CONTENT`]): comments, sidebars, share bars. Their text never scores, as in
 /// Readability, which removes such subtrees before scoring. Parents precede children in the arena,
 /// so one forward pass suffices.
-pub fn unlikely(dom: &Dom) -> Vec<bool> {
+pub fn unlikely(dom: &Dom, stats: &[Stats]) -> Vec<bool> {
     let mut flags = vec![false; dom.nodes.len()];
     for id in 1..dom.nodes.len() {
         let node = &dom.nodes[id];
         flags[id] = flags[node.parent as usize]
-            || node.parent != 0 && node.element().is_some_and(|e| {
-                !matches!(e.tag, Tag::Body | Tag::A | Tag::Article | Tag::Main)
-                    && patterns::UNLIKELY.is_match(&e.class_id)
-                    && !patterns::MAYBE_CONTENT.is_match(&e.class_id)
-            });
+            || node.parent != 0
+                && stats[id].class.unlikely()
+                && node.element().is_some_and(|e| !matches!(e.tag, Tag::Body | Tag::A | Tag::Article | Tag::Main));
     }
     flags
-}
-
-/// The class/id weight: negative for boilerplate names, positive for article names.
-pub fn class_weight(class_id: &str) -> f32 {
-    if class_id.is_empty() {
-        return 0.0;
-    }
-    let mut w = 0.0;
-    if patterns::NEGATIVE_CLASS.is_match(class_id) {
-        w -= 25.0;
-    }
-    if patterns::POSITIVE_CLASS.is_match(class_id) {
-        w += 25.0;
-    }
-    w
 }
 
 fn tag_bonus(tag: Tag) -> f32 {
@@ -134,7 +172,7 @@ pub fn select(dom: &Dom, stats: &[Stats], unlikely: &[bool]) -> Vec<Id> {
             let Some(ae) = a.element() else { break };
             if !initialized[ancestor as usize] {
                 initialized[ancestor as usize] = true;
-                score[ancestor as usize] = tag_bonus(ae.tag) + class_weight(&ae.class_id);
+                score[ancestor as usize] = tag_bonus(ae.tag) + stats[ancestor as usize].class.weight();
                 candidates.push(ancestor);
             }
             let divider = match level { 0 => 1.0, 1 => 2.0, l => l as f32 * 3.0 };
