@@ -19,7 +19,8 @@ use memchr::memchr;
 pub const MAX_DEPTH: usize = 256;
 
 /// Elements whose content is raw text: a `<div` inside them is not markup.
-const RAW_TEXT: &[&str] = &["script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript"];
+const RAW_TEXT: &[&str] =
+    &["script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript", "svg", "template"];
 
 /// Elements that never nest (void) or that the parser closes implicitly when a sibling starts;
 /// counting them would make ordinary pages with unclosed `<p>` or `<li>` look deep.
@@ -30,7 +31,8 @@ const NOT_COUNTED: &[&str] = &[
 ];
 
 /// Raw-text elements whose content is dropped (JSON-LD scripts excepted).
-const EMPTIED: &[&str] = &["script", "style", "noscript", "template"];
+/// (Inline SVG is not raw text to a browser, but it is never article text and icons are bulky.)
+const EMPTIED: &[&str] = &["script", "style", "noscript", "template", "svg"];
 
 /// Returns `html` with start tags beyond [`MAX_DEPTH`] nested containers removed (with their
 /// matching end tags), comments removed, and the content of scripts and styles emptied.
