@@ -58,7 +58,7 @@ impl Tag {
 /// Subtrees that are never article text.
 const SKIPPED: &[&str] = &[
     "script", "style", "noscript", "template", "svg", "math", "iframe", "object", "embed", "canvas", "input",
-    "select", "textarea", "button", "option", "audio", "video", "map", "head", "link", "meta", "base", "title",
+    "select", "textarea", "button", "option", "audio", "video", "map", "link", "meta", "base", "title",
     "frameset", "frame", "applet", "dialog",
 ];
 

@@ -108,6 +108,12 @@ pub fn clean(input: &Input<'_>, now: DateTime<Utc>) -> Result<ArticleEvent, Clea
         Type::Html => (Default::default(), Dom::parse_document(&prescan::prepare(&decoded.text)), Mode::Page),
     };
     let url = url.or_else(|| front.url.as_deref().and_then(|u| Url::parse(u).ok()));
+    // Links resolve against the page's address; a document that came without one (a file) may
+    // still name its own in a canonical link or `og:url`.
+    let url = url.or_else(|| {
+        let own = dom.head.canonical.as_deref().or(dom.head.meta(&["og:url"]))?;
+        Url::parse(own.trim()).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
+    });
     let base = match (&url, dom.head.base.as_deref()) {
         (Some(u), Some(b)) => u.join(b).ok().or_else(|| Some(u.clone())),
         (u, _) => u.clone(),
@@ -225,10 +231,11 @@ fn all_text(dom: &Dom) -> String {
     out
 }
 
+/// The name in a byline: `By Dana Whitfield · May 12, 2026` → `Dana Whitfield`.
 fn strip_by(byline: &str) -> String {
-    let b = byline.trim();
-    let lower = b.to_lowercase();
-    if lower.starts_with("by ") { b[3..].trim().to_owned() } else { b.to_owned() }
+    let b = byline.split(['·', '•', '|', '｜', '\n']).next().unwrap_or(byline).trim();
+    let b = if b.to_lowercase().starts_with("by ") { b[3..].trim() } else { b };
+    b.trim_end_matches([',', ';', '-', '–', '—']).trim().to_owned()
 }
 
 /// A title for a document that states none: its first heading, else its first line, shortened.

@@ -175,13 +175,8 @@ fn render(blocks: &[Block]) -> String {
                     emit::escape_into(&mut out, alt);
                     out.push('"');
                 }
-                out.push('>');
-                if let Some(caption) = &img.caption {
-                    out.push_str("<figcaption>");
-                    emit::escape_into(&mut out, caption);
-                    out.push_str("</figcaption>");
-                }
-                out.push_str("</figure>\n");
+                // The contract's tag set has no `figcaption`: the caption is in `images`.
+                out.push_str("></figure>\n");
             }
         }
     }

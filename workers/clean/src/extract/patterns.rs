@@ -62,6 +62,8 @@ pub static FURNITURE_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
         责任编辑|责编|编辑|值班编辑|校对|审核|审校|监制|主编|出品|策划|制作|统筹|原标题|原文标题|文章来源|本文来源|来源
         |图片来源|图片来自|图源|图片|摄影|视频来源|免责声明|风险提示|版权声明|特别声明|声明|注：本文|本文为|本文系|本文经
         |编者按|主题|标题|相关阅读|相关新闻|相关报道|相关链接|延伸阅读|推荐阅读|更多精彩|热门推荐|标签|关键词|分享到|点击|扫码|扫描
+        |editor|editing\s+by|edited\s+by|reporting\s+by|additional\s+reporting|writing\s+by|source|sources|credit|credits
+        |photo|photos|image|images|picture|copyright|disclaimer|related|read\s+more|see\s+also|tags|topics
     )\s*[:：/|｜]")
 });
 
@@ -84,7 +86,7 @@ pub static META_LINE: LazyLock<Regex> = LazyLock::new(|| {
 /// Short lines that are app promos, share prompts, related-story headers and the like.
 pub static FURNITURE_LINE: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?xi)
-        扫码|扫描二维码|二维码|下载.{0,12}(?:app|客户端)|尽在.{0,16}(?:app|客户端)|打开.{0,12}(?:app|客户端)
+        扫码|扫描二维码|二维码|下载.{0,12}(?:app|客户端)|download\s+(?:our|the)\s+(?:\w+\s+)?app|get\s+(?:our|the)\s+(?:\w+\s+)?app|尽在.{0,16}(?:app|客户端)|打开.{0,12}(?:app|客户端)
         |关注.{0,16}(?:公众号|微信|微博|我们)|未经(?:授权|许可)|转载请|版权所有|返回.{0,6}首页|返回搜狐|查看更多|阅读全文|展开全文
         |阅览者|浏览次数|阅读次数|访问次数|点击次数|回复线索|停止回复|主题已经?关闭|发表回复|快速回复|楼主|沙发|返回列表|上一篇|下一篇
         |相关(?:新闻|阅读|报道|文章|链接|推荐)|延伸阅读|推荐阅读|猜你喜欢|热门推荐|进入专题|点击(?:进入|查看|下载|关注|播放)|分享到

@@ -330,6 +330,8 @@ fn siblings(dom: &Dom, stats: &[Stats], score: &[f32], initialized: &[bool], top
         let sib_score = if initialized[sib as usize] { score[sib as usize] * (1.0 - s.link_density()) } else { 0.0 };
         let keep = if sib_score + bonus >= threshold {
             true
+        } else if matches!(e.tag, Tag::Figure | Tag::Picture) {
+            true // the lead photo sits beside the body as often as inside it
         } else if e.tag == Tag::P {
             let ld = s.link_density();
             (s.chars > 80 && ld < 0.25) || (s.chars > 0 && ld == 0.0 && s.punct > 0)
