@@ -1,69 +1,15 @@
-//! `copydesk`: the command line for people and scripts.
+//! `copydesk`: the command line for people and scripts (see the library for the commands).
 
-mod eval;
-mod inputs;
-mod process;
-mod store;
-
-use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-
-#[derive(Parser)]
-#[command(name = "copydesk", version, about = "Clean, deduplicated news articles from what crawlers bring in.")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the whole pipeline in this process, with no broker and no Redis: clean documents and
-    /// deduplicate them against a local state folder, writing one article event per new article
-    /// per line (JSONL).
-    Process(process::Args),
-    /// Clean one document and print its article event (JSON); nothing is stored.
-    Clean {
-        /// The document (`.gz` too), or `-` for standard input.
-        file: PathBuf,
-        /// The page's address, for resolving links and images and naming the site.
-        #[arg(long)]
-        url: Option<String>,
-        /// `text/html` or `text/markdown`; guessed from the name and content when not given.
-        #[arg(long)]
-        content_type: Option<String>,
-    },
-    /// Score extraction on a corpus with ground truth (`ground-truth.json` and `html/`), with the
-    /// Article Extraction Benchmark's metric.
-    Eval(eval::Args),
-}
+use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Process(args) => process::run(args),
-        Command::Clean { file, url, content_type } => clean(&file, url.as_deref(), content_type.as_deref()),
-        Command::Eval(args) => eval::run(args),
-    };
-    match result {
+    match copydesk::run(copydesk::Cli::parse()) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("copydesk: {error:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-fn clean(file: &std::path::Path, url: Option<&str>, content_type: Option<&str>) -> anyhow::Result<ExitCode> {
-    let bytes = inputs::read_path(file).with_context(|| format!("reading {}", file.display()))?;
-    let name = file.to_str();
-    let input = copydesk_clean::Input { bytes: &bytes, content_type, name, url, job_id: name, ..Default::default() };
-    let event = copydesk_clean::clean(&input, chrono::Utc::now()).with_context(|| format!("cleaning {}", file.display()))?;
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, &event)?;
-    writeln!(out)?;
-    Ok(ExitCode::SUCCESS)
 }

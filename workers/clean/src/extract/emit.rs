@@ -200,6 +200,12 @@ impl Walker<'_> {
                 let inline_only = self.dom.node(id).children.iter().all(|&c| self.dom.node(c).tag().is_none_or(|t| !t.is_block()));
                 match e.attr("href").and_then(|h| self.absolute(h)).filter(|_| inline_only) {
                     Some(href) => {
+                        if self.pending_space {
+                            // The space before a link belongs before its tag.
+                            self.text.push(' ');
+                            self.html.push(' ');
+                            self.pending_space = false;
+                        }
                         self.html.push_str("<a href=\"");
                         escape_into(&mut self.html, &href);
                         self.html.push_str("\">");

@@ -94,12 +94,7 @@ fn chars(blocks: &[Block]) -> usize {
 /// Drops furniture lines from the blocks.
 fn filter(blocks: Vec<Block>, title: Option<&str>) -> Vec<Block> {
     let title = title.map(|t| shared::text::normalize(t));
-    let mut out: Vec<Block> = blocks.into_iter().filter(|b| !is_furniture(b, title.as_deref())).collect();
-    // A figure left alone after its text was dropped at the end is usually a promo or a logo.
-    while out.last().is_some_and(|b| matches!(b.kind, Kind::Figure(_))) && out.iter().any(|b| b.chars > 0) {
-        out.pop();
-    }
-    out
+    blocks.into_iter().filter(|b| !is_furniture(b, title.as_deref())).collect()
 }
 
 fn is_furniture(b: &Block, title: Option<&str>) -> bool {
@@ -125,7 +120,8 @@ fn is_furniture(b: &Block, title: Option<&str>) -> bool {
     if chars <= 300 && patterns::FURNITURE_PREFIX.is_match(text) {
         return true;
     }
-    if chars <= 40 && patterns::BYLINE_PREFIX.is_match(text) {
+    // `记者：张三 李四` is a byline; `记者：什么时候开始的？` opens an interview question.
+    if chars <= 40 && patterns::BYLINE_PREFIX.is_match(text) && !text.contains(['，', '。', '？', '！', ',', '?', '!', ';', '；']) {
         return true;
     }
     if chars <= 80 && (patterns::FURNITURE_LINE.is_match(text) || patterns::DATE_ONLY.is_match(text) || patterns::META_LINE.is_match(text)) {
