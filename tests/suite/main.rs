@@ -1,1 +1,18 @@
+//! copydesk's end-to-end suite: one test binary, a module per area.
 
+/// The deployment files: docker-compose.yml and the Dockerfile.
+mod deploy;
+/// Extraction quality on the shared corpora, and agreement with the reference scorer.
+mod extraction;
+
+use std::path::PathBuf;
+
+/// The project's root folder.
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `../shared/corpus/NAME`, beside the project.
+pub fn corpus(name: &str) -> PathBuf {
+    project_root().join("../shared/corpus").join(name)
+}

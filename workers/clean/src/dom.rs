@@ -13,26 +13,118 @@ pub type Id = u32;
 /// Element names extraction distinguishes; everything else is [`Tag::Other`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tag {
-    A, Address, Article, Aside, B, Blockquote, Body, Br, Center, Code, Dd, Details, Div, Dl, Dt, Em, Figcaption,
-    Figure, Font, Footer, Form, H1, H2, H3, H4, H5, H6, Header, Hr, I, Img, Li, Main, Menu, Nav, Ol, P, Picture,
-    Pre, Section, Small, Span, Strong, Table, Tbody, Td, Th, Thead, Tr, Ul, Time, Label, Dialog, Other,
+    A,
+    Address,
+    Article,
+    Aside,
+    B,
+    Blockquote,
+    Body,
+    Br,
+    Center,
+    Code,
+    Dd,
+    Details,
+    Div,
+    Dl,
+    Dt,
+    Em,
+    Figcaption,
+    Figure,
+    Font,
+    Footer,
+    Form,
+    H1,
+    H2,
+    H3,
+    H4,
+    H5,
+    H6,
+    Header,
+    Hr,
+    I,
+    Img,
+    Li,
+    Main,
+    Menu,
+    Nav,
+    Ol,
+    P,
+    Picture,
+    Pre,
+    Section,
+    Small,
+    Span,
+    Strong,
+    Table,
+    Tbody,
+    Td,
+    Th,
+    Thead,
+    Tr,
+    Ul,
+    Time,
+    Label,
+    Dialog,
+    Other,
 }
 
 impl Tag {
     fn from_name(name: &str) -> Tag {
         match name {
-            "a" => Tag::A, "address" => Tag::Address, "article" => Tag::Article, "aside" => Tag::Aside,
-            "b" => Tag::B, "blockquote" => Tag::Blockquote, "body" => Tag::Body, "br" => Tag::Br,
-            "center" => Tag::Center, "code" => Tag::Code, "dd" => Tag::Dd, "details" => Tag::Details,
-            "div" => Tag::Div, "dl" => Tag::Dl, "dt" => Tag::Dt, "em" => Tag::Em, "figcaption" => Tag::Figcaption,
-            "figure" => Tag::Figure, "font" => Tag::Font, "footer" => Tag::Footer, "form" => Tag::Form,
-            "h1" => Tag::H1, "h2" => Tag::H2, "h3" => Tag::H3, "h4" => Tag::H4, "h5" => Tag::H5, "h6" => Tag::H6,
-            "header" => Tag::Header, "hr" => Tag::Hr, "i" => Tag::I, "img" => Tag::Img, "li" => Tag::Li,
-            "main" => Tag::Main, "menu" => Tag::Menu, "nav" => Tag::Nav, "ol" => Tag::Ol, "p" => Tag::P,
-            "picture" => Tag::Picture, "pre" => Tag::Pre, "section" => Tag::Section, "small" => Tag::Small,
-            "span" => Tag::Span, "strong" => Tag::Strong, "table" => Tag::Table, "tbody" => Tag::Tbody,
-            "td" => Tag::Td, "th" => Tag::Th, "thead" => Tag::Thead, "tr" => Tag::Tr, "ul" => Tag::Ul,
-            "time" => Tag::Time, "label" => Tag::Label, "dialog" => Tag::Dialog,
+            "a" => Tag::A,
+            "address" => Tag::Address,
+            "article" => Tag::Article,
+            "aside" => Tag::Aside,
+            "b" => Tag::B,
+            "blockquote" => Tag::Blockquote,
+            "body" => Tag::Body,
+            "br" => Tag::Br,
+            "center" => Tag::Center,
+            "code" => Tag::Code,
+            "dd" => Tag::Dd,
+            "details" => Tag::Details,
+            "div" => Tag::Div,
+            "dl" => Tag::Dl,
+            "dt" => Tag::Dt,
+            "em" => Tag::Em,
+            "figcaption" => Tag::Figcaption,
+            "figure" => Tag::Figure,
+            "font" => Tag::Font,
+            "footer" => Tag::Footer,
+            "form" => Tag::Form,
+            "h1" => Tag::H1,
+            "h2" => Tag::H2,
+            "h3" => Tag::H3,
+            "h4" => Tag::H4,
+            "h5" => Tag::H5,
+            "h6" => Tag::H6,
+            "header" => Tag::Header,
+            "hr" => Tag::Hr,
+            "i" => Tag::I,
+            "img" => Tag::Img,
+            "li" => Tag::Li,
+            "main" => Tag::Main,
+            "menu" => Tag::Menu,
+            "nav" => Tag::Nav,
+            "ol" => Tag::Ol,
+            "p" => Tag::P,
+            "picture" => Tag::Picture,
+            "pre" => Tag::Pre,
+            "section" => Tag::Section,
+            "small" => Tag::Small,
+            "span" => Tag::Span,
+            "strong" => Tag::Strong,
+            "table" => Tag::Table,
+            "tbody" => Tag::Tbody,
+            "td" => Tag::Td,
+            "th" => Tag::Th,
+            "thead" => Tag::Thead,
+            "tr" => Tag::Tr,
+            "ul" => Tag::Ul,
+            "time" => Tag::Time,
+            "label" => Tag::Label,
+            "dialog" => Tag::Dialog,
             _ => Tag::Other,
         }
     }
@@ -41,15 +133,31 @@ impl Tag {
     pub fn is_block(self) -> bool {
         !matches!(
             self,
-            Tag::A | Tag::B | Tag::Em | Tag::I | Tag::Span | Tag::Strong | Tag::Font | Tag::Small | Tag::Code
-                | Tag::Time | Tag::Label | Tag::Img | Tag::Picture | Tag::Other
+            Tag::A
+                | Tag::B
+                | Tag::Em
+                | Tag::I
+                | Tag::Span
+                | Tag::Strong
+                | Tag::Font
+                | Tag::Small
+                | Tag::Code
+                | Tag::Time
+                | Tag::Label
+                | Tag::Img
+                | Tag::Picture
+                | Tag::Other
         )
     }
 
     pub fn heading_level(self) -> Option<u8> {
         match self {
-            Tag::H1 => Some(1), Tag::H2 => Some(2), Tag::H3 => Some(3),
-            Tag::H4 => Some(4), Tag::H5 => Some(5), Tag::H6 => Some(6),
+            Tag::H1 => Some(1),
+            Tag::H2 => Some(2),
+            Tag::H3 => Some(3),
+            Tag::H4 => Some(4),
+            Tag::H5 => Some(5),
+            Tag::H6 => Some(6),
             _ => None,
         }
     }
@@ -57,15 +165,31 @@ impl Tag {
 
 /// Subtrees that are never article text.
 const SKIPPED: &[&str] = &[
-    "script", "style", "noscript", "template", "svg", "math", "iframe", "object", "embed", "canvas", "input",
-    "select", "textarea", "button", "option", "audio", "video", "map", "link", "meta", "base", "title",
-    "frameset", "frame", "applet", "dialog",
+    "script", "style", "noscript", "template", "svg", "math", "iframe", "object", "embed",
+    "canvas", "input", "select", "textarea", "button", "option", "audio", "video", "map", "link",
+    "meta", "base", "title", "frameset", "frame", "applet", "dialog",
 ];
 
 /// Attributes extraction reads; the rest are not kept.
 const KEPT_ATTRS: &[&str] = &[
-    "href", "src", "data-src", "data-original", "data-lazy-src", "data-url", "srcset", "data-srcset", "alt", "title",
-    "width", "height", "itemprop", "role", "content", "datetime", "rel", "lang",
+    "href",
+    "src",
+    "data-src",
+    "data-original",
+    "data-lazy-src",
+    "data-url",
+    "srcset",
+    "data-srcset",
+    "alt",
+    "title",
+    "width",
+    "height",
+    "itemprop",
+    "role",
+    "content",
+    "datetime",
+    "rel",
+    "lang",
 ];
 
 #[derive(Debug)]
@@ -78,7 +202,10 @@ pub struct Element {
 
 impl Element {
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -131,7 +258,10 @@ impl Head {
     /// The first non-empty content of any of `keys`, in the order the keys are given.
     pub fn meta(&self, keys: &[&str]) -> Option<&str> {
         keys.iter().find_map(|k| {
-            self.metas.iter().find(|(m, c)| m == k && !c.trim().is_empty()).map(|(_, c)| c.trim())
+            self.metas
+                .iter()
+                .find(|(m, c)| m == k && !c.trim().is_empty())
+                .map(|(_, c)| c.trim())
         })
     }
 }
@@ -157,7 +287,14 @@ impl Dom {
     }
 
     fn build(parsed: &Html) -> Dom {
-        let mut dom = Dom { nodes: vec![Node { parent: ROOT, children: Vec::new(), data: Data::Root }], head: Head::default() };
+        let mut dom = Dom {
+            nodes: vec![Node {
+                parent: ROOT,
+                children: Vec::new(),
+                data: Data::Root,
+            }],
+            head: Head::default(),
+        };
         let mut stack = vec![(parsed.tree.root(), ROOT)];
         while let Some((node, parent)) = stack.pop() {
             let id = match node.value() {
@@ -175,8 +312,18 @@ impl Dom {
                         (Some(s), None) | (None, Some(s)) => s.to_lowercase(),
                         (None, None) => String::new(),
                     };
-                    let attrs = KEPT_ATTRS.iter().filter_map(|k| e.attr(k).map(|v| (*k, v.to_owned()))).collect();
-                    dom.push(parent, Data::Element(Element { tag: Tag::from_name(name), class_id, attrs }))
+                    let attrs = KEPT_ATTRS
+                        .iter()
+                        .filter_map(|k| e.attr(k).map(|v| (*k, v.to_owned())))
+                        .collect();
+                    dom.push(
+                        parent,
+                        Data::Element(Element {
+                            tag: Tag::from_name(name),
+                            class_id,
+                            attrs,
+                        }),
+                    )
                 }
                 ParsedNode::Document | ParsedNode::Fragment => parent,
                 _ => continue,
@@ -190,21 +337,35 @@ impl Dom {
 
     fn push(&mut self, parent: Id, data: Data) -> Id {
         let id = self.nodes.len() as Id;
-        self.nodes.push(Node { parent, children: Vec::new(), data });
+        self.nodes.push(Node {
+            parent,
+            children: Vec::new(),
+            data,
+        });
         self.nodes[parent as usize].children.push(id);
         id
     }
 
     /// Records what an element says about the page; false when its subtree is to be skipped.
-    fn visit_element(&mut self, name: &str, e: &scraper::node::Element, node: ego_tree::NodeRef<'_, ParsedNode>) -> bool {
+    fn visit_element(
+        &mut self,
+        name: &str,
+        e: &scraper::node::Element,
+        node: ego_tree::NodeRef<'_, ParsedNode>,
+    ) -> bool {
         let head = &mut self.head;
         match name {
             "html" => head.lang = e.attr("lang").or(e.attr("xml:lang")).map(str::to_owned),
             "title" if head.title.is_none() => head.title = Some(text_of(node)),
             "meta" => {
-                let key = e.attr("property").or(e.attr("name")).or(e.attr("itemprop")).or(e.attr("http-equiv"));
+                let key = e
+                    .attr("property")
+                    .or(e.attr("name"))
+                    .or(e.attr("itemprop"))
+                    .or(e.attr("http-equiv"));
                 if let (Some(key), Some(content)) = (key, e.attr("content")) {
-                    head.metas.push((key.trim().to_ascii_lowercase(), content.to_owned()));
+                    head.metas
+                        .push((key.trim().to_ascii_lowercase(), content.to_owned()));
                 }
             }
             "link" => {
@@ -215,7 +376,9 @@ impl Dom {
             }
             "base" if head.base.is_none() => head.base = e.attr("href").map(str::to_owned),
             "script" => {
-                if e.attr("type").is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json")) {
+                if e.attr("type")
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json"))
+                {
                     head.json_ld.push(text_of(node));
                 }
             }
@@ -227,7 +390,9 @@ impl Dom {
             "h1" => head.h1.push(text_of(node)),
             _ => {}
         }
-        if e.attr("itemprop").is_some_and(|p| p.eq_ignore_ascii_case("datepublished")) {
+        if e.attr("itemprop")
+            .is_some_and(|p| p.eq_ignore_ascii_case("datepublished"))
+        {
             if let Some(v) = e.attr("datetime").or(e.attr("content")) {
                 head.times.insert(0, v.to_owned());
             }
@@ -235,7 +400,8 @@ impl Dom {
         if head.byline.is_none() {
             let class = e.attr("class").unwrap_or("");
             if e.attr("rel") == Some("author")
-                || e.attr("itemprop").is_some_and(|p| p.eq_ignore_ascii_case("author"))
+                || e.attr("itemprop")
+                    .is_some_and(|p| p.eq_ignore_ascii_case("author"))
                 || class.contains("byline")
                 || class.contains("author-name")
             {
@@ -245,7 +411,10 @@ impl Dom {
                 }
             }
         }
-        if SKIPPED.contains(&name) || e.attr("hidden").is_some() || e.attr("aria-hidden") == Some("true") {
+        if SKIPPED.contains(&name)
+            || e.attr("hidden").is_some()
+            || e.attr("aria-hidden") == Some("true")
+        {
             return false;
         }
         !e.attr("style").is_some_and(is_hidden_style)
@@ -253,7 +422,11 @@ impl Dom {
 }
 
 fn is_hidden_style(style: &str) -> bool {
-    let compact: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let compact: String = style
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
     compact.contains("display:none") || compact.contains("visibility:hidden")
 }
 

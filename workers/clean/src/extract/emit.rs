@@ -18,7 +18,10 @@ pub enum Kind {
     Paragraph,
     Heading(u8),
     /// A list item; `list` identifies its list so that rendering can group items.
-    Item { ordered: bool, list: Id },
+    Item {
+        ordered: bool,
+        list: Id,
+    },
     Quote,
     Pre,
     Figure(Image),
@@ -36,7 +39,11 @@ pub struct Block {
 
 impl Block {
     pub fn link_density(&self) -> f32 {
-        if self.chars == 0 { 0.0 } else { self.link_chars as f32 / self.chars as f32 }
+        if self.chars == 0 {
+            0.0
+        } else {
+            self.link_chars as f32 / self.chars as f32
+        }
     }
 }
 
@@ -68,7 +75,13 @@ struct Walker<'a> {
 
 /// The blocks of the subtrees `roots`, in document order. `strict` leaves out every subtree whose
 /// class names furniture; otherwise only small ones are left out.
-pub fn blocks(dom: &Dom, stats: &[Stats], roots: &[Id], base: Option<&Url>, strict: bool) -> Vec<Block> {
+pub fn blocks(
+    dom: &Dom,
+    stats: &[Stats],
+    roots: &[Id],
+    base: Option<&Url>,
+    strict: bool,
+) -> Vec<Block> {
     let mut w = Walker {
         strict,
         dom,
@@ -103,7 +116,9 @@ impl Walker<'_> {
                     let node = self.dom.node(id);
                     match &node.data {
                         Data::Text(t) => self.push_text(t),
-                        Data::Root => stack.extend(node.children.iter().rev().map(|&c| Step::Enter(c))),
+                        Data::Root => {
+                            stack.extend(node.children.iter().rev().map(|&c| Step::Enter(c)))
+                        }
                         Data::Element(e) => {
                             if id != root && self.skip(id, e) {
                                 continue;
@@ -127,12 +142,24 @@ impl Walker<'_> {
     /// Whether an element inside the container is furniture to leave out, subtree and all.
     fn skip(&self, id: Id, e: &Element) -> bool {
         let r = self.skip_inner(id, e);
-        if r && std::env::var_os("CD_DEBUG").is_some() { eprintln!("skip {id} {:?} {:?}", e.tag, e.class_id); }
+        if r && std::env::var_os("CD_DEBUG").is_some() {
+            eprintln!("skip {id} {:?} {:?}", e.tag, e.class_id);
+        }
         r
     }
 
     fn skip_inner(&self, id: Id, e: &Element) -> bool {
-        if matches!(e.tag, Tag::Nav | Tag::Aside | Tag::Footer | Tag::Form | Tag::Menu | Tag::Header | Tag::H1 | Tag::Dialog) {
+        if matches!(
+            e.tag,
+            Tag::Nav
+                | Tag::Aside
+                | Tag::Footer
+                | Tag::Form
+                | Tag::Menu
+                | Tag::Header
+                | Tag::H1
+                | Tag::Dialog
+        ) {
             return true;
         }
         if e.tag == Tag::Figcaption {
@@ -149,7 +176,18 @@ impl Walker<'_> {
         if class.weight() < 0.0 && (s.link_density() > 0.2 || s.chars < 200) {
             return true;
         }
-        if !matches!(e.tag, Tag::Div | Tag::Section | Tag::Ul | Tag::Ol | Tag::Table | Tag::Dl | Tag::Tbody | Tag::Td | Tag::Center) {
+        if !matches!(
+            e.tag,
+            Tag::Div
+                | Tag::Section
+                | Tag::Ul
+                | Tag::Ol
+                | Tag::Table
+                | Tag::Dl
+                | Tag::Tbody
+                | Tag::Td
+                | Tag::Center
+        ) {
             return false;
         }
         if s.chars == 0 {
@@ -161,7 +199,14 @@ impl Walker<'_> {
         }
         if matches!(e.tag, Tag::Ul | Tag::Ol) && ld > 0.3 {
             // A list of links is furniture; a list of linked sentences is prose.
-            let items = self.dom.node(id).children.iter().filter(|&&c| self.dom.node(c).tag() == Some(Tag::Li)).count().max(1);
+            let items = self
+                .dom
+                .node(id)
+                .children
+                .iter()
+                .filter(|&&c| self.dom.node(c).tag() == Some(Tag::Li))
+                .count()
+                .max(1);
             if (s.chars as usize) / items < 80 {
                 return true;
             }
@@ -197,8 +242,17 @@ impl Walker<'_> {
                 return false;
             }
             Tag::A => {
-                let inline_only = self.dom.node(id).children.iter().all(|&c| self.dom.node(c).tag().is_none_or(|t| !t.is_block()));
-                match e.attr("href").and_then(|h| self.absolute(h)).filter(|_| inline_only) {
+                let inline_only = self
+                    .dom
+                    .node(id)
+                    .children
+                    .iter()
+                    .all(|&c| self.dom.node(c).tag().is_none_or(|t| !t.is_block()));
+                match e
+                    .attr("href")
+                    .and_then(|h| self.absolute(h))
+                    .filter(|_| inline_only)
+                {
                     Some(href) => {
                         if self.pending_space {
                             // The space before a link belongs before its tag.
@@ -216,8 +270,15 @@ impl Walker<'_> {
                 return true;
             }
             Tag::Figure => {
-                let caption = self.dom.node(id).children.iter().find(|&&c| self.dom.node(c).tag() == Some(Tag::Figcaption));
-                let caption = caption.map(|&c| collapse(&self.subtree_text(c))).filter(|c| !c.is_empty());
+                let caption = self
+                    .dom
+                    .node(id)
+                    .children
+                    .iter()
+                    .find(|&&c| self.dom.node(c).tag() == Some(Tag::Figcaption));
+                let caption = caption
+                    .map(|&c| collapse(&self.subtree_text(c)))
+                    .filter(|c| !c.is_empty());
                 self.caption.push(caption);
             }
             _ => {}
@@ -227,7 +288,10 @@ impl Walker<'_> {
             let kind = match e.tag {
                 Tag::Li => {
                     let list = self.dom.node(id).parent;
-                    Some(Kind::Item { ordered: self.dom.node(list).tag() == Some(Tag::Ol), list })
+                    Some(Kind::Item {
+                        ordered: self.dom.node(list).tag() == Some(Tag::Ol),
+                        list,
+                    })
                 }
                 Tag::Blockquote => Some(Kind::Quote),
                 Tag::Pre => {
@@ -239,7 +303,8 @@ impl Walker<'_> {
             if let Some(kind) = kind {
                 self.context.push(kind);
             } else {
-                self.context.push(self.context.last().cloned().unwrap_or(Kind::Paragraph));
+                self.context
+                    .push(self.context.last().cloned().unwrap_or(Kind::Paragraph));
             }
         }
         true
@@ -296,13 +361,23 @@ impl Walker<'_> {
         self.pending_space = false;
         if self.chars > 0 {
             let kind = self.context.last().cloned().unwrap_or(Kind::Paragraph);
-            let text = if kind == Kind::Pre { self.text.trim_matches('\n').to_owned() } else { self.text.trim().to_owned() };
+            let text = if kind == Kind::Pre {
+                self.text.trim_matches('\n').to_owned()
+            } else {
+                self.text.trim().to_owned()
+            };
             let mut html = std::mem::take(&mut self.html);
             // Links still open continue in the next block; close them here to keep the HTML whole.
             for _ in 0..(self.links_open & 0xFFFF) {
                 html.push_str("</a>");
             }
-            self.blocks.push(Block { kind, text, html: html.trim().to_owned(), chars: self.chars, link_chars: self.link_chars });
+            self.blocks.push(Block {
+                kind,
+                text,
+                html: html.trim().to_owned(),
+                chars: self.chars,
+                link_chars: self.link_chars,
+            });
         }
         self.text.clear();
         self.html.clear();
@@ -311,21 +386,48 @@ impl Walker<'_> {
     }
 
     fn image(&mut self, id: Id, e: &Element) {
-        let src = ["data-src", "data-original", "data-lazy-src", "data-url", "src"]
-            .iter()
-            .filter_map(|a| e.attr(a))
-            .map(str::trim)
-            .find(|s| !s.is_empty() && !s.starts_with("data:"))
-            .or_else(|| e.attr("srcset").or(e.attr("data-srcset")).and_then(|s| s.split(',').next()).and_then(|s| s.split_whitespace().next()));
-        let Some(url) = src.and_then(|s| self.absolute(s)) else { return };
-        let tiny = |a: &str| e.attr(a).and_then(|v| v.trim_end_matches("px").trim().parse::<u32>().ok()).is_some_and(|v| v < 100);
-        if tiny("width") || tiny("height") || patterns::FURNITURE_IMAGE.is_match(&url) || self.stats[id as usize].class.has(Class::NEGATIVE) {
+        let src = [
+            "data-src",
+            "data-original",
+            "data-lazy-src",
+            "data-url",
+            "src",
+        ]
+        .iter()
+        .filter_map(|a| e.attr(a))
+        .map(str::trim)
+        .find(|s| !s.is_empty() && !s.starts_with("data:"))
+        .or_else(|| {
+            e.attr("srcset")
+                .or(e.attr("data-srcset"))
+                .and_then(|s| s.split(',').next())
+                .and_then(|s| s.split_whitespace().next())
+        });
+        let Some(url) = src.and_then(|s| self.absolute(s)) else {
+            return;
+        };
+        let tiny = |a: &str| {
+            e.attr(a)
+                .and_then(|v| v.trim_end_matches("px").trim().parse::<u32>().ok())
+                .is_some_and(|v| v < 100)
+        };
+        if tiny("width")
+            || tiny("height")
+            || patterns::FURNITURE_IMAGE.is_match(&url)
+            || self.stats[id as usize].class.has(Class::NEGATIVE)
+        {
             return;
         }
         let alt = e.attr("alt").map(collapse).filter(|a| !a.is_empty());
         let caption = self.caption.last().cloned().flatten();
         self.flush();
-        self.blocks.push(Block { kind: Kind::Figure(Image { url, alt, caption }), text: String::new(), html: String::new(), chars: 0, link_chars: 0 });
+        self.blocks.push(Block {
+            kind: Kind::Figure(Image { url, alt, caption }),
+            text: String::new(),
+            html: String::new(),
+            chars: 0,
+            link_chars: 0,
+        });
     }
 
     /// An absolute `http(s)` URL for `href`, resolved against the page's address.

@@ -33,7 +33,12 @@ pub struct Extracted {
 
 impl Extracted {
     pub fn text(&self) -> String {
-        let paragraphs: Vec<&str> = self.blocks.iter().filter(|b| !b.text.is_empty()).map(|b| b.text.as_str()).collect();
+        let paragraphs: Vec<&str> = self
+            .blocks
+            .iter()
+            .filter(|b| !b.text.is_empty())
+            .map(|b| b.text.as_str())
+            .collect();
         paragraphs.join("\n\n")
     }
 
@@ -59,25 +64,58 @@ impl Extracted {
 pub fn extract(dom: &Dom, mode: Mode, base: Option<&Url>, title: Option<&str>) -> Extracted {
     let stats = score::stats(dom);
     if mode == Mode::Fragment {
-        return Extracted { blocks: filter(emit::blocks(dom, &stats, &[ROOT], base, true), title) };
+        return Extracted {
+            blocks: filter(emit::blocks(dom, &stats, &[ROOT], base, true), title),
+        };
     }
-    let strict = attempt(dom, &stats, &score::unlikely(dom, &stats), base, title, true);
+    let strict = attempt(
+        dom,
+        &stats,
+        &score::unlikely(dom, &stats),
+        base,
+        title,
+        true,
+    );
     let strict_chars = chars(&strict);
     if strict_chars >= RETRY_BELOW_CHARS {
         return Extracted { blocks: strict };
     }
     // Like Readability: when furniture-named subtrees were left out and little remains, the site's
     // class names misled us (`page-ad-margins` around everything); try again without them.
-    let lenient = attempt(dom, &stats, &vec![false; dom.nodes.len()], base, title, false);
-    Extracted { blocks: if chars(&lenient) >= 2 * strict_chars.max(1) { lenient } else { strict } }
+    let lenient = attempt(
+        dom,
+        &stats,
+        &vec![false; dom.nodes.len()],
+        base,
+        title,
+        false,
+    );
+    Extracted {
+        blocks: if chars(&lenient) >= 2 * strict_chars.max(1) {
+            lenient
+        } else {
+            strict
+        },
+    }
 }
 
 /// Below this many characters of text, extraction is tried again without the class-name rules.
 const RETRY_BELOW_CHARS: usize = 500;
 
-fn attempt(dom: &Dom, stats: &[score::Stats], unlikely: &[bool], base: Option<&Url>, title: Option<&str>, strict: bool) -> Vec<Block> {
+fn attempt(
+    dom: &Dom,
+    stats: &[score::Stats],
+    unlikely: &[bool],
+    base: Option<&Url>,
+    title: Option<&str>,
+    strict: bool,
+) -> Vec<Block> {
     let selected = score::select(dom, stats, unlikely);
-    let roots = if selected.is_empty() { vec![ROOT] } else { selected };
+    let roots = if selected.is_empty() {
+        vec![ROOT]
+    } else {
+        selected
+    };
     filter(emit::blocks(dom, stats, &roots, base, strict), title)
 }
 
@@ -87,14 +125,23 @@ fn chars(blocks: &[Block]) -> usize {
     blocks
         .iter()
         .flat_map(|b| b.text.chars())
-        .map(|c| if shared::text::is_cjk(c) { 3 } else { usize::from(!c.is_whitespace()) })
+        .map(|c| {
+            if shared::text::is_cjk(c) {
+                3
+            } else {
+                usize::from(!c.is_whitespace())
+            }
+        })
         .sum()
 }
 
 /// Drops furniture lines from the blocks.
 fn filter(blocks: Vec<Block>, title: Option<&str>) -> Vec<Block> {
     let title = title.map(|t| shared::text::normalize(t));
-    blocks.into_iter().filter(|b| !is_furniture(b, title.as_deref())).collect()
+    blocks
+        .into_iter()
+        .filter(|b| !is_furniture(b, title.as_deref()))
+        .collect()
 }
 
 fn is_furniture(b: &Block, title: Option<&str>) -> bool {
@@ -121,17 +168,31 @@ fn is_furniture(b: &Block, title: Option<&str>) -> bool {
         return true;
     }
     // `记者：张三 李四` is a byline; `记者：什么时候开始的？` opens an interview question.
-    if chars <= 40 && patterns::BYLINE_PREFIX.is_match(text) && !text.contains(['，', '。', '？', '！', ',', '?', '!', ';', '；']) {
+    if chars <= 40
+        && patterns::BYLINE_PREFIX.is_match(text)
+        && !text.contains(['，', '。', '？', '！', ',', '?', '!', ';', '；'])
+    {
         return true;
     }
-    if chars <= 80 && (patterns::FURNITURE_LINE.is_match(text) || patterns::DATE_ONLY.is_match(text) || patterns::META_LINE.is_match(text)) {
+    if chars <= 80
+        && (patterns::FURNITURE_LINE.is_match(text)
+            || patterns::DATE_ONLY.is_match(text)
+            || patterns::META_LINE.is_match(text))
+    {
         return true;
     }
     false
 }
 
 fn sentence_marks(text: &str) -> usize {
-    text.chars().filter(|c| matches!(c, ',' | '.' | ';' | '，' | '。' | '；' | '、' | '!' | '?' | '！' | '？')).count()
+    text.chars()
+        .filter(|c| {
+            matches!(
+                c,
+                ',' | '.' | ';' | '，' | '。' | '；' | '、' | '!' | '?' | '！' | '？'
+            )
+        })
+        .count()
 }
 
 fn render(blocks: &[Block]) -> String {
@@ -148,7 +209,11 @@ fn render(blocks: &[Block]) -> String {
         }
         match &b.kind {
             Kind::Paragraph => push_tag(&mut out, "p", &b.html),
-            Kind::Heading(level) => push_tag(&mut out, ["h2", "h2", "h3", "h4", "h5", "h6"][(*level as usize).clamp(1, 6) - 1], &b.html),
+            Kind::Heading(level) => push_tag(
+                &mut out,
+                ["h2", "h2", "h3", "h4", "h5", "h6"][(*level as usize).clamp(1, 6) - 1],
+                &b.html,
+            ),
             Kind::Quote => {
                 out.push_str("<blockquote>");
                 push_tag(&mut out, "p", &b.html);
@@ -200,7 +265,12 @@ pub fn describe(dom: &Dom) -> Vec<String> {
         .into_iter()
         .map(|id| {
             let e = dom.node(id).element();
-            format!("root {id} {:?} class={:?} chars={}", e.map(|e| e.tag), e.map(|e| e.class_id.as_str()), stats[id as usize].chars)
+            format!(
+                "root {id} {:?} class={:?} chars={}",
+                e.map(|e| e.tag),
+                e.map(|e| e.class_id.as_str()),
+                stats[id as usize].chars
+            )
         })
         .collect()
 }
@@ -210,7 +280,9 @@ pub fn describe(dom: &Dom) -> Vec<String> {
 pub fn explain(dom: &Dom, needle: &str) -> Vec<String> {
     let stats = score::stats(dom);
     let unlikely = score::unlikely(dom, &stats);
-    let Some(mut id) = (0..dom.nodes.len() as crate::dom::Id).find(|&i| matches!(&dom.node(i).data, crate::dom::Data::Text(t) if t.contains(needle))) else {
+    let Some(mut id) = (0..dom.nodes.len() as crate::dom::Id)
+        .find(|&i| matches!(&dom.node(i).data, crate::dom::Data::Text(t) if t.contains(needle)))
+    else {
         return vec!["not found".into()];
     };
     let mut out = Vec::new();
@@ -218,7 +290,16 @@ pub fn explain(dom: &Dom, needle: &str) -> Vec<String> {
         let n = dom.node(id);
         if let Some(e) = n.element() {
             let s = stats[id as usize];
-            out.push(format!("{id} {:?} {:?} chars={} own={} ld={:.2} unlikely={} weight={}", e.tag, e.class_id, s.chars, s.own_chars, s.link_density(), unlikely[id as usize], s.class.weight()));
+            out.push(format!(
+                "{id} {:?} {:?} chars={} own={} ld={:.2} unlikely={} weight={}",
+                e.tag,
+                e.class_id,
+                s.chars,
+                s.own_chars,
+                s.link_density(),
+                unlikely[id as usize],
+                s.class.weight()
+            ));
         }
         id = n.parent;
     }

@@ -114,17 +114,20 @@ pub static DATE_ONLY: LazyLock<Regex> = LazyLock::new(|| {
 
 /// `责任编辑：吴剑 SF031` and English editor lines; group 1 is the name.
 pub static EDITOR: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?:责任编辑|责编|编辑)\s*[：:]\s*([^\s　【】\[\]（）()]{2,12})|(?i:(?-u:\b)(?:edited\s+by|editor\s*:))\s*([A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,3})")
+    re(
+        r"(?:责任编辑|责编|编辑)\s*[：:]\s*([^\s　【】\[\]（）()]{2,12})|(?i:(?-u:\b)(?:edited\s+by|editor\s*:))\s*([A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,3})",
+    )
 });
 
 /// A Chinese author or source line (`作者：…`, `来源：…`, `文/…`); group 1 is the name.
-pub static AUTHOR_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?:作者|撰文|文)\s*[：:/|｜]\s*([^\s　【】\[\]（）()|｜,，]{2,20})")
-});
+pub static AUTHOR_LINE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?:作者|撰文|文)\s*[：:/|｜]\s*([^\s　【】\[\]（）()|｜,，]{2,20})"));
 
 /// Image addresses that are furniture: logos, icons, avatars, trackers, spacers, QR codes.
 pub static FURNITURE_IMAGE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)logo|icon|avatar|sprite|pixel|track|spacer|blank\.|placeholder|loading|(?-u:\b)ads?(?-u:\b)|/ad/|banner|qr|erweima|ewm|weixin|wechat|badge|emoji|button|share|1x1|transparent")
+    re(
+        r"(?i)logo|icon|avatar|sprite|pixel|track|spacer|blank\.|placeholder|loading|(?-u:\b)ads?(?-u:\b)|/ad/|banner|qr|erweima|ewm|weixin|wechat|badge|emoji|button|share|1x1|transparent",
+    )
 });
 
 #[cfg(test)]
@@ -144,10 +147,19 @@ mod tests {
             "Image copyright Getty Images",
             "扫描二维码，关注我们",
         ] {
-            assert!(FURNITURE_PREFIX.is_match(line) || FURNITURE_LINE.is_match(line), "{line}");
+            assert!(
+                FURNITURE_PREFIX.is_match(line) || FURNITURE_LINE.is_match(line),
+                "{line}"
+            );
         }
-        for line in ["河曲县大刀阔斧改革，将36个党政机构精简为22个。", "The council voted on Tuesday to approve the plan."] {
-            assert!(!FURNITURE_PREFIX.is_match(line) && !FURNITURE_LINE.is_match(line), "{line}");
+        for line in [
+            "河曲县大刀阔斧改革，将36个党政机构精简为22个。",
+            "The council voted on Tuesday to approve the plan.",
+        ] {
+            assert!(
+                !FURNITURE_PREFIX.is_match(line) && !FURNITURE_LINE.is_match(line),
+                "{line}"
+            );
         }
     }
 
@@ -161,7 +173,11 @@ mod tests {
 
     #[test]
     fn date_only_lines_are_recognised() {
-        for line in ["2022年08月02日 14:47", "Updated: March 3, 2021 10:15 am", "2022-08-02"] {
+        for line in [
+            "2022年08月02日 14:47",
+            "Updated: March 3, 2021 10:15 am",
+            "2022-08-02",
+        ] {
             assert!(DATE_ONLY.is_match(line), "{line}");
         }
         assert!(!DATE_ONLY.is_match("On 2022-08-02 the council met."));
