@@ -59,21 +59,22 @@ pub fn parse(s: &str, zone: FixedOffset) -> Option<DateTime<Utc>> {
 pub fn find(text: &str, zone: FixedOffset) -> Option<DateTime<Utc>> {
     let mut best: Option<(usize, DateTime<Utc>)> = None;
     let mut consider = |at: usize, d: Option<DateTime<Utc>>| {
-        if let Some(d) = d.and_then(plausible) {
-            if best.is_none_or(|(b, _)| at < b) {
-                best = Some((at, d));
-            }
+        if let Some(d) = d.and_then(plausible)
+            && best.is_none_or(|(b, _)| at < b)
+        {
+            best = Some((at, d));
         }
     };
+    // The first numeric date that is a real date (`2022-13-45` is skipped, not the end).
     for c in NUMERIC.captures_iter(text) {
         let n = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
         let zone = c.get(7).map_or(Some(zone), |z| offset(z.as_str()));
         let at = c.get(0).map_or(0, |m| m.start());
-        consider(
-            at,
-            zone.and_then(|z| compose(n(1)? as i32, n(2)?, n(3)?, n(4), n(5), n(6), None, z)),
-        );
-        break;
+        let d = zone.and_then(|z| compose(n(1)? as i32, n(2)?, n(3)?, n(4), n(5), n(6), None, z));
+        if d.and_then(plausible).is_some() {
+            consider(at, d);
+            break;
+        }
     }
     for (re, month_idx, day_idx) in [(&*MONTH_FIRST, 1, 2), (&*DAY_FIRST, 2, 1)] {
         if let Some(c) = re.captures(text) {

@@ -375,12 +375,11 @@ impl Dom {
                 }
             }
             "base" if head.base.is_none() => head.base = e.attr("href").map(str::to_owned),
-            "script" => {
+            "script"
                 if e.attr("type")
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json"))
-                {
-                    head.json_ld.push(text_of(node));
-                }
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json")) =>
+            {
+                head.json_ld.push(text_of(node));
             }
             "time" => {
                 if let Some(dt) = e.attr("datetime") {
@@ -392,10 +391,9 @@ impl Dom {
         }
         if e.attr("itemprop")
             .is_some_and(|p| p.eq_ignore_ascii_case("datepublished"))
+            && let Some(v) = e.attr("datetime").or(e.attr("content"))
         {
-            if let Some(v) = e.attr("datetime").or(e.attr("content")) {
-                head.times.insert(0, v.to_owned());
-            }
+            head.times.insert(0, v.to_owned());
         }
         if head.byline.is_none() {
             let class = e.attr("class").unwrap_or("");

@@ -13,7 +13,7 @@ const DOCUMENT_EXTENSIONS: &[&str] = &["html", "htm", "md", "txt"];
 pub enum Source {
     File(PathBuf),
     /// A job read from standard input: its line number and the decoded job (or why it is bad).
-    Job(usize, Result<Job, String>),
+    Job(usize, Box<Result<Job, String>>),
 }
 
 impl Source {
@@ -21,8 +21,10 @@ impl Source {
     pub fn label(&self) -> String {
         match self {
             Source::File(p) => p.display().to_string(),
-            Source::Job(line, Ok(Job { id: Some(id), .. })) => format!("stdin:{line} ({id})"),
-            Source::Job(line, _) => format!("stdin:{line}"),
+            Source::Job(line, job) => match job.as_ref() {
+                Ok(Job { id: Some(id), .. }) => format!("stdin:{line} ({id})"),
+                _ => format!("stdin:{line}"),
+            },
         }
     }
 }
@@ -61,7 +63,7 @@ pub fn collect(paths: &[PathBuf]) -> Vec<Source> {
                     Ok(l) => Job::parse(l.as_bytes(), Stage::Clean).map_err(|e| e.to_string()),
                     Err(e) => Err(format!("reading standard input: {e}")),
                 };
-                out.push(Source::Job(i + 1, item));
+                out.push(Source::Job(i + 1, Box::new(item)));
             }
         } else if path.is_dir() {
             let mut files = Vec::new();

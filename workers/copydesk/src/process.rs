@@ -123,8 +123,8 @@ fn clean_one(source: &Source) -> Result<ArticleEvent, String> {
             };
             copydesk_clean::clean(&input, now).map_err(|e| e.to_string())
         }
-        Source::Job(_, Err(reason)) => Err(reason.clone()),
-        Source::Job(_, Ok(job)) => {
+        Source::Job(_, job) => {
+            let job = job.as_ref().as_ref().map_err(Clone::clone)?;
             let content = job.content.as_deref().unwrap_or_default();
             let input = copydesk_clean::Input {
                 bytes: content.as_bytes(),

@@ -50,7 +50,7 @@ impl Store {
 
     /// How many articles the store remembers.
     #[cfg(test)]
-    pub fn len(&self) -> anyhow::Result<u64> {
+    pub fn count(&self) -> anyhow::Result<u64> {
         use redb::{ReadableDatabase, ReadableTableMetadata};
         Ok(self.db.begin_read()?.open_table(ARTICLES)?.len()?)
     }
@@ -75,6 +75,6 @@ mod tests {
             store.record(&[("b", "y"), ("c", "w")]).unwrap(),
             [true, false]
         );
-        assert_eq!(store.len().unwrap(), 3);
+        assert_eq!(store.count().unwrap(), 3);
     }
 }

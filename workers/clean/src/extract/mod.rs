@@ -45,10 +45,10 @@ impl Extracted {
     pub fn images(&self) -> Vec<Image> {
         let mut out: Vec<Image> = Vec::new();
         for b in &self.blocks {
-            if let Kind::Figure(img) = &b.kind {
-                if !out.iter().any(|i| i.url == img.url) {
-                    out.push(img.clone());
-                }
+            if let Kind::Figure(img) = &b.kind
+                && !out.iter().any(|i| i.url == img.url)
+            {
+                out.push(img.clone());
             }
         }
         out
@@ -137,7 +137,7 @@ fn chars(blocks: &[Block]) -> usize {
 
 /// Drops furniture lines from the blocks.
 fn filter(blocks: Vec<Block>, title: Option<&str>) -> Vec<Block> {
-    let title = title.map(|t| shared::text::normalize(t));
+    let title = title.map(shared::text::normalize);
     blocks
         .into_iter()
         .filter(|b| !is_furniture(b, title.as_deref()))

@@ -219,15 +219,13 @@ pub fn select(dom: &Dom, stats: &[Stats], unlikely: &[bool]) -> Vec<Id> {
         let is_paragraph = matches!(e.tag, Tag::P | Tag::Pre | Tag::Dd)
             || (matches!(e.tag, Tag::Td | Tag::Blockquote) && !has_br());
         match e.tag {
-            _ if is_paragraph => {
-                if s.chars >= 20 {
-                    add(
-                        node.parent,
-                        paragraph_score(s.chars, s.punct),
-                        &mut score,
-                        &mut candidates,
-                    );
-                }
+            _ if is_paragraph && s.chars >= 20 => {
+                add(
+                    node.parent,
+                    paragraph_score(s.chars, s.punct),
+                    &mut score,
+                    &mut candidates,
+                );
             }
             _ if s.own_chars >= 20 => {
                 // Text written straight into a container (`<div>text<br>text</div>`, `<td>` layouts):
@@ -393,10 +391,10 @@ fn siblings(
         } else {
             0.0
         };
-        let keep = if sib_score + bonus >= threshold {
+        // The lead photo sits beside the body as often as inside it.
+        let keep = if sib_score + bonus >= threshold || matches!(e.tag, Tag::Figure | Tag::Picture)
+        {
             true
-        } else if matches!(e.tag, Tag::Figure | Tag::Picture) {
-            true // the lead photo sits beside the body as often as inside it
         } else if e.tag == Tag::P {
             let ld = s.link_density();
             (s.chars > 80 && ld < 0.25) || (s.chars > 0 && ld == 0.0 && s.punct > 0)
