@@ -8,9 +8,18 @@
 //!   define article identity, so they change only with a new schema version.
 //! - [`config`]: the settings every worker reads from the environment.
 //! - [`http`]: the health, readiness and metrics endpoint; [`metrics`]: the metrics behind it.
+//! - [`amqp`]: the topology, confirmed publishing, and the one consume loop of every worker,
+//!   with retries through delay queues and dead letters.
+//! - [`redis`]: the dedup store's commands. [`worker`]: what every worker binary runs.
+//! - [`telemetry`]: logs; [`shutdown`]: SIGTERM and SIGINT.
 
+pub mod amqp;
 pub mod config;
 pub mod http;
 pub mod message;
 pub mod metrics;
+pub mod redis;
+pub mod shutdown;
+pub mod telemetry;
 pub mod text;
+pub mod worker;

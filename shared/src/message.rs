@@ -49,23 +49,49 @@ pub enum JobError {
     UnsupportedContentType(String),
 }
 
+impl JobError {
+    /// A short, stable name for metrics and dead-letter headers.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobError::TooLarge(_) => "too_large",
+            JobError::NotUtf8(_) => "not_utf8",
+            JobError::NotJson(_) => "not_json",
+            JobError::NotObject(_) => "not_object",
+            JobError::Missing(_) => "missing_field",
+            JobError::WrongType { .. } => "wrong_type",
+            JobError::UnsupportedContentType(_) => "unsupported_content_type",
+        }
+    }
+}
+
 /// What the crawler already knows about the page. The page's own data wins where both exist.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub published_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
 }
 
-/// A crawler's job, validated for the stage it was sent to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A crawler's job, validated for the stage it was sent to. Serializes in the contract's shape
+/// (the fetch stage writes clean jobs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Job {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     pub metadata: Metadata,
 }

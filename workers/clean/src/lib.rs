@@ -9,6 +9,7 @@
 //! - [`dom`]: one parse into a compact tree, with the head's metadata collected on the way.
 //! - [`extract`]: finds the article's body among the furniture and renders text and HTML.
 //! - [`metadata`], [`dates`], [`language`]: title, date, author, language and the rest.
+//! - [`worker`]: the stage on the broker (the `copydesk-clean` binary).
 
 pub mod charset;
 pub mod dates;
@@ -18,6 +19,7 @@ pub mod extract;
 pub mod language;
 pub mod metadata;
 pub mod prescan;
+pub mod worker;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use shared::message::{ArticleEvent, Metadata, SCHEMA};

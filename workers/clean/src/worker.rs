@@ -1,0 +1,72 @@
+//! The clean stage on the broker: a clean job in, a cleaned article out to the dedup stage.
+
+use chrono::{DateTime, Utc};
+use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, header_str, json_properties, trace_headers};
+use shared::message::{Job, Stage};
+
+use crate::{Input, clean};
+
+/// Header on a clean job carrying when the fetch stage received the page (RFC 3339).
+pub const FETCHED_AT_HEADER: &str = "x-copydesk-fetched-at";
+
+/// Largest event passed on; RabbitMQ closes the channel on a message over its limit, so a
+/// bigger one is refused here with a reason instead.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
+pub struct CleanHandler;
+
+impl Handler for CleanHandler {
+    fn stage(&self) -> &'static str {
+        "clean"
+    }
+
+    async fn handle(&self, message: &Incoming, broker: &Broker) -> Outcome {
+        let job = match Job::parse(&message.body, Stage::Clean) {
+            Ok(job) => job,
+            Err(error) => return Outcome::Reject(Failure::new(error.kind(), error.to_string())),
+        };
+        let fetched_at = header_str(message.headers(), FETCHED_AT_HEADER)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        // Cleaning is CPU work (milliseconds per page): off the async threads.
+        let cleaned = tokio::task::spawn_blocking(move || {
+            let content = job.content.as_deref().unwrap_or_default();
+            let input = Input {
+                bytes: content.as_bytes(),
+                content_type: job.content_type.as_deref(),
+                url: job.url.as_deref(),
+                job_id: job.id.as_deref(),
+                metadata: Some(&job.metadata),
+                fetched_at,
+                ..Input::default()
+            };
+            clean(&input, Utc::now()).map_err(|e| Failure::new(e.kind(), e.to_string()))
+        })
+        .await;
+        let event = match cleaned {
+            Ok(Ok(event)) => event,
+            Ok(Err(failure)) => return Outcome::Reject(failure),
+            Err(panic) => return Outcome::Reject(Failure::new("clean_panicked", panic.to_string())),
+        };
+        let body = match serde_json::to_vec(&event) {
+            Ok(b) if b.len() <= MAX_EVENT_BYTES => b,
+            Ok(b) => return Outcome::Reject(Failure::new("event_too_large", format!("the article event is {} bytes, more than {MAX_EVENT_BYTES}", b.len()))),
+            Err(e) => return Outcome::Reject(Failure::new("serialize", e.to_string())),
+        };
+        let properties = json_properties().with_message_id(event.id.as_str().into()).with_headers(trace_headers(message.headers()));
+        match broker.publish(&broker.names.jobs(), "dedup", &body, properties, true).await {
+            Ok(()) => Outcome::Done,
+            Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
+        }
+    }
+}
+
+/// Runs the clean worker until `stop` is cancelled.
+///
+/// # Errors
+///
+/// When the health endpoint cannot be bound.
+pub async fn run(settings: shared::config::Settings, stop: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
+    let metrics = std::sync::Arc::new(shared::metrics::Metrics::default());
+    shared::worker::run(settings, std::sync::Arc::new(CleanHandler), None, metrics, stop).await
+}

@@ -1,0 +1,95 @@
+//! The dedup stage's I/O shell. An article is never lost to the dedup store:
+//!
+//! 1. claim the article's key as pending (`SET NX`, with a short TTL);
+//! 2. publish the event and wait for the broker's confirm;
+//! 3. mark the key done for the dedup window.
+//!
+//! A failed publish releases the claim and retries. A crash between 2 and 3 leaves the claim to
+//! expire; the job is redelivered and the event published again with the same `message_id`,
+//! which is the one repeat a consumer may see.
+
+use std::time::Duration;
+
+use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, trace_headers};
+use shared::message::ArticleEvent;
+use shared::metrics::Metrics;
+use shared::redis::{DONE, Redis};
+use std::sync::Arc;
+use tracing::warn;
+
+use crate::stage::{self, Decision};
+
+pub struct DedupHandler {
+    pub redis: Redis,
+    pub prefix: String,
+    pub pending_ttl: Duration,
+    pub dedup_ttl: Duration,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Handler for DedupHandler {
+    fn stage(&self) -> &'static str {
+        "dedup"
+    }
+
+    async fn handle(&self, message: &Incoming, broker: &Broker) -> Outcome {
+        let mut event: ArticleEvent = match serde_json::from_slice(&message.body) {
+            Ok(e) => e,
+            Err(error) => return Outcome::Reject(Failure::new("bad_event", error.to_string())),
+        };
+        if !stage::valid_id(&event.id) {
+            return Outcome::Reject(Failure::new("bad_event", format!("article id `{}` is not 64 hex digits", event.id)));
+        }
+        let key = stage::exact_key(&self.prefix, &event.id);
+        let token = format!("pending:{:016x}", fastrand::u64(..));
+        let claim = match self.redis.claim(&key, &token, self.pending_ttl).await {
+            Ok(c) => c,
+            Err(error) => return Outcome::Retry(Failure::new("redis", error.to_string())),
+        };
+        let source = format!("copydesk/{}", self.prefix);
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        match stage::decide(&claim) {
+            Decision::Wait => {
+                let left = match claim {
+                    shared::redis::Claim::Pending(left) => left,
+                    _ => self.pending_ttl,
+                };
+                Outcome::Retry(Failure::wait("claimed", "another worker is publishing this article", left + Duration::from_millis(200)))
+            }
+            Decision::Duplicate => {
+                event.duplicate_of = Some(event.id.clone());
+                let body = serde_json::to_vec(&event).expect("an event serializes");
+                let properties = stage::properties(&event, &source, now, trace_headers(message.headers()));
+                // Nobody need be bound to duplicates: a returned duplicate is fine.
+                match broker.publish(&broker.names.articles(), &event.routing_key(), &body, properties, false).await {
+                    Ok(()) => {
+                        self.metrics.inc("copydesk_duplicates_total", &[("kind", "exact")]);
+                        Outcome::Done
+                    }
+                    Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
+                }
+            }
+            Decision::Publish => {
+                let properties = stage::properties(&event, &source, now, trace_headers(message.headers()));
+                // The event as received: the clean stage serialized it with duplicate_of null.
+                let published = broker.publish(&broker.names.articles(), &event.routing_key(), &message.body, properties, true).await;
+                if let Err(error) = published {
+                    let _ = self.redis.release(&key, &token).await;
+                    return Outcome::Retry(Failure::new("publish", error.to_string()));
+                }
+                self.metrics.inc("copydesk_articles_total", &[]);
+                // The article is out; remembering it may take a retry or two.
+                for attempt in 0..3 {
+                    match self.redis.complete(&key, DONE, self.dedup_ttl).await {
+                        Ok(()) => return Outcome::Done,
+                        Err(error) if attempt == 2 => {
+                            warn!(error = %error, "Published, but could not mark the article done; a repeat of it may be published after its claim expires.");
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                    }
+                }
+                Outcome::Done
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The fetch stage's I/O shell: GET the page within limits, decode it, hand a clean job on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use shared::amqp::{AMQPValue, Broker, Failure, Handler, Incoming, LongString, Outcome, json_properties, trace_headers};
+use shared::config::FetchSettings;
+use shared::message::{CONTENT_TYPE_HTML, Job, Stage};
+use shared::metrics::Metrics;
+
+use crate::guard;
+
+/// Resolves names with the system resolver and keeps only public addresses, so that a name
+/// pointing at a private address (or rebinding to one) is never connected to.
+struct PublicResolver;
+
+impl Resolve for PublicResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public = guard::public_only(addrs.into_iter());
+            if public.is_empty() {
+                return Err(format!("{host} resolves only to non-public addresses").into());
+            }
+            Ok(Box::new(public.into_iter()) as Addrs)
+        })
+    }
+}
+
+pub struct FetchHandler {
+    client: reqwest::Client,
+    settings: FetchSettings,
+    metrics: Arc<Metrics>,
+}
+
+impl FetchHandler {
+    /// # Errors
+    ///
+    /// When the HTTP client cannot be built.
+    pub fn new(settings: FetchSettings, metrics: Arc<Metrics>) -> anyhow::Result<FetchHandler> {
+        // One crypto provider (ring) for every TLS user in the process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let allow_private = settings.allow_private;
+        let max_redirects = settings.max_redirects;
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= max_redirects {
+                return attempt.error(format!("more than {max_redirects} redirects"));
+            }
+            match guard::check_url(attempt.url(), allow_private) {
+                Ok(()) => attempt.follow(),
+                Err(reason) => {
+                    let message = format!("redirect to {}: {reason}", attempt.url());
+                    attempt.error(message)
+                }
+            }
+        });
+        let mut builder = reqwest::Client::builder()
+            .user_agent(settings.user_agent.clone())
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.timeout)
+            .redirect(policy)
+            .no_proxy();
+        if !allow_private {
+            builder = builder.dns_resolver(Arc::new(PublicResolver));
+        }
+        Ok(FetchHandler { client: builder.build()?, settings, metrics })
+    }
+
+    async fn fetch(&self, job: &Job) -> Result<(String, Vec<u8>, Option<String>), Failure> {
+        let url = job.url.as_deref().unwrap_or_default();
+        let url = url::Url::parse(url).map_err(|e| Failure::new("bad_url", format!("`{url}` is not a URL: {e}")))?;
+        guard::check_url(&url, self.settings.allow_private).map_err(|r| Failure::new("forbidden_url", r))?;
+        let response = self.client.get(url.clone()).send().await.map_err(|e| {
+            let text = error_chain(&e);
+            if e.is_redirect() || text.contains("non-public") {
+                Failure::new("forbidden_url", text)
+            } else if e.is_timeout() {
+                Failure::new("http_timeout", text)
+            } else {
+                Failure::new("http_connect", text)
+            }
+        })?;
+        let status = response.status();
+        self.metrics.inc("copydesk_fetch_responses_total", &[("class", &format!("{}xx", status.as_u16() / 100))]);
+        if status.as_u16() == 429 || status.is_server_error() {
+            let after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| Duration::from_secs(s.min(3600)));
+            let mut failure = Failure::new(if status.as_u16() == 429 { "http_429" } else { "http_5xx" }, format!("HTTP {status} from {url}"));
+            failure.delay = after;
+            return Err(failure);
+        }
+        if !status.is_success() {
+            return Err(Failure { counts: true, delay: None, kind: "http_4xx", message: format!("HTTP {status} from {url}") });
+        }
+        let final_url = response.url().to_string();
+        let content_type = response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if let Some(ct) = &content_type {
+            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            if !matches!(essence.as_str(), "text/html" | "application/xhtml+xml" | "") {
+                return Err(Failure::new("unsupported_type", format!("content type `{essence}` is not a web page")));
+            }
+        }
+        let charset = content_type.as_deref().and_then(|ct| ct.split(';').find_map(|p| p.trim().strip_prefix("charset=").map(|c| c.trim_matches('"').to_owned())));
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| if e.is_timeout() { Failure::new("http_timeout", error_chain(&e)) } else { Failure::new("http_body", error_chain(&e)) })?;
+            if body.len() + chunk.len() > self.settings.max_bytes {
+                return Err(Failure::new("too_large", format!("the page is larger than {} bytes", self.settings.max_bytes)));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((final_url, body, charset))
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// A transient failure is retried; the rest are dead-lettered.
+fn is_transient(kind: &str) -> bool {
+    matches!(kind, "http_timeout" | "http_connect" | "http_5xx" | "http_429" | "http_body")
+}
+
+impl Handler for FetchHandler {
+    fn stage(&self) -> &'static str {
+        "fetch"
+    }
+
+    async fn handle(&self, message: &Incoming, broker: &Broker) -> Outcome {
+        let job = match Job::parse(&message.body, Stage::Fetch) {
+            Ok(job) => job,
+            Err(error) => return Outcome::Reject(Failure::new(error.kind(), error.to_string())),
+        };
+        let (final_url, body, charset) = match self.fetch(&job).await {
+            Ok(fetched) => fetched,
+            Err(failure) if is_transient(failure.kind) => return Outcome::Retry(failure),
+            Err(failure) => return Outcome::Reject(failure),
+        };
+        let fetched_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let tld = url::Url::parse(&final_url).ok().and_then(|u| u.host_str().and_then(|h| h.rsplit('.').next().map(str::to_owned)));
+        let text = copydesk_clean::charset::decode(&body, charset.as_deref(), tld.as_deref()).text.into_owned();
+        let clean_job = Job { url: Some(final_url), content: Some(text), content_type: Some(CONTENT_TYPE_HTML.to_owned()), id: job.id, metadata: job.metadata };
+        let body = serde_json::to_vec(&clean_job).expect("a job serializes");
+        let mut headers = trace_headers(message.headers());
+        headers.insert(copydesk_clean::worker::FETCHED_AT_HEADER.into(), AMQPValue::LongString(LongString::from(fetched_at.as_str())));
+        let properties = json_properties().with_headers(headers);
+        match broker.publish(&broker.names.jobs(), "clean", &body, properties, true).await {
+            Ok(()) => Outcome::Done,
+            Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
+        }
+    }
+}
