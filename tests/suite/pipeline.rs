@@ -1,0 +1,134 @@
+//! The three workers end to end on the real RabbitMQ and Redis: events out, duplicates
+//! recognised, bad jobs dead-lettered with their reasons, nothing lost.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{PageServer, TestEnv, header};
+use crate::{corpus, project_root};
+
+const SINA_URL: &str = "https://finance.sina.com.cn/china/2022-08-02/doc-imizmscv4536251.shtml";
+
+fn seed_job(id: &str) -> Vec<u8> {
+    let seed = std::fs::read_to_string(corpus("seed/000_2fd2c59e8df45501.txt")).unwrap();
+    serde_json::to_vec(&json!({"id": id, "url": SINA_URL, "content": seed, "content_type": "text/markdown"})).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_gives_one_article_then_one_duplicate() {
+    let mut env = TestEnv::new(&[]).await;
+    env.start_workers();
+    env.publish_job("clean", &seed_job("crawler-1")).await;
+
+    let m = env.next_on(&env.out, Duration::from_secs(30)).await.expect("an article event");
+    assert_eq!(m.delivery.routing_key.as_str(), "article.zh.finance_sina_com_cn");
+    let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+    let props = &m.delivery.properties;
+    assert_eq!(event["schema"], "copydesk.article.v1");
+    assert_eq!(event["title"], "山西河曲人口小县机构改革基本完成：36个党政机构精简为22个");
+    assert_eq!(event["job_id"], "crawler-1");
+    assert_eq!(event["site"], "finance.sina.com.cn");
+    assert!(event["duplicate_of"].is_null());
+    let id = event["id"].as_str().unwrap().to_owned();
+    assert_eq!(props.message_id().as_ref().map(|s| s.as_str()), Some(id.as_str()));
+    assert_eq!(props.kind().as_ref().map(|s| s.as_str()), Some("copydesk.article.v1"));
+    assert_eq!(props.content_type().as_ref().map(|s| s.as_str()), Some("application/json"));
+    assert_eq!(*props.delivery_mode(), Some(2));
+    assert!(props.timestamp().is_some());
+    assert_eq!(header(&m, "cloudEvents_specversion").as_deref(), Some("1.0"));
+    assert_eq!(header(&m, "cloudEvents_id").as_deref(), Some(id.as_str()));
+    assert_eq!(header(&m, "cloudEvents_type").as_deref(), Some("copydesk.article.v1"));
+    assert!(header(&m, "cloudEvents_source").is_some() && header(&m, "cloudEvents_time").is_some());
+
+    env.publish_job("clean", &seed_job("crawler-2")).await;
+    let d = env.next_on(&env.out, Duration::from_secs(30)).await.expect("a duplicate event");
+    assert_eq!(d.delivery.routing_key.as_str(), "duplicate.zh.finance_sina_com_cn");
+    let dup: Value = serde_json::from_slice(&d.delivery.data).unwrap();
+    assert_eq!(dup["duplicate_of"], id.as_str());
+    assert!(env.next_on(&env.out, Duration::from_secs(2)).await.is_none(), "no other event");
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_job_for_a_local_page_gives_an_article() {
+    let mut env = TestEnv::new(&[]).await;
+    env.start_workers();
+    let page = std::fs::read(project_root().join("examples/tree-planting-gbk.html")).unwrap();
+    let server = PageServer::start(page, "text/html").await;
+    env.publish_job("fetch", &serde_json::to_vec(&json!({"url": server.url, "id": "f-1"})).unwrap()).await;
+    let m = env.next_on(&env.out, Duration::from_secs(30)).await.expect("an article event");
+    let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+    assert_eq!(event["title"], "春季植树活动在城郊展开");
+    assert_eq!(event["url"], server.url.as_str());
+    assert_eq!(event["job_id"], "f-1");
+    assert_eq!(m.delivery.routing_key.as_str(), "article.zh.127_0_0_1");
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_jobs_are_dead_lettered_with_their_reasons_and_the_workers_go_on() {
+    let mut env = TestEnv::new(&[]).await;
+    env.start_workers();
+    let bad: [(&str, &[u8], &str); 5] = [
+        ("clean", b"{not json", "not_json"),
+        ("clean", br#"{"url": "https://x.test/"}"#, "missing_field"),
+        ("clean", br#"{"content": "<p>x</p>", "metadata": {"title": 7}}"#, "wrong_type"),
+        ("clean", b"\xff\xfe\x00{\"content\": 1}", "not_utf8"),
+        ("fetch", br#"{"content": "no url here"}"#, "missing_field"),
+    ];
+    for (stage, body, _) in &bad {
+        env.publish_job(stage, body).await;
+    }
+    let mut kinds = Vec::new();
+    for _ in 0..bad.len() {
+        let m = env.next_on(&env.names.dead(), Duration::from_secs(30)).await.expect("a dead letter");
+        kinds.push(header(&m, "x-copydesk-error-kind").unwrap());
+        assert!(!header(&m, "x-copydesk-error").unwrap().is_empty());
+        assert!(header(&m, "x-copydesk-stage").is_some() && header(&m, "x-copydesk-worker-version").is_some());
+        assert!(bad.iter().any(|(_, body, _)| *body == m.delivery.data.as_slice()), "the original body is kept");
+    }
+    kinds.sort();
+    let mut expected: Vec<&str> = bad.iter().map(|(_, _, k)| *k).collect();
+    expected.sort();
+    assert_eq!(kinds, expected);
+
+    env.publish_job("clean", &seed_job("after-the-bad-ones")).await;
+    assert!(env.next_on(&env.out, Duration::from_secs(30)).await.is_some(), "the workers kept going");
+    env.cleanup().await;
+}
+
+/// A small distinct article for bulk runs.
+pub fn bulk_job(n: usize) -> Vec<u8> {
+    let page = format!(
+        "<html><head><title>Report number {n}</title></head><body><article><h1>Report number {n}</h1>\
+         <p>The committee published report number {n} on Tuesday, after weeks of hearings, and the findings surprised many observers.</p>\
+         <p>Among its {n} recommendations, the first asks the city to publish every contract above {n} thousand dollars online.</p>\
+         </article></body></html>"
+    );
+    serde_json::to_vec(&json!({"id": format!("bulk-{n}"), "url": format!("https://bulk.example.com/{n}"), "content": page, "content_type": "text/html"})).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_jobs_give_ten_thousand_distinct_events() {
+    let n = 10_000;
+    let mut env = TestEnv::new(&[("COPYDESK_PREFETCH", "64")]).await;
+    env.start_workers();
+    for i in 0..n {
+        env.publish_job("clean", &bulk_job(i)).await;
+    }
+    let mut ids = HashSet::new();
+    let mut jobs = HashSet::new();
+    while ids.len() < n {
+        let Some(m) = env.next_on(&env.out, Duration::from_secs(60)).await else { break };
+        let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+        assert!(event["duplicate_of"].is_null());
+        ids.insert(event["id"].as_str().unwrap().to_owned());
+        jobs.insert(event["job_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), n, "distinct events");
+    assert_eq!(jobs.len(), n, "every job");
+    assert!(env.next_on(&env.names.dead(), Duration::from_millis(200)).await.is_none(), "nothing dead-lettered");
+    env.cleanup().await;
+}

@@ -1,0 +1,163 @@
+//! Test helpers: a run under its own `COPYDESK_PREFIX` on the real broker and Redis (from
+//! `COPYDESK_AMQP_URL` / `COPYDESK_REDIS_URL`, defaulting to the local services), workers started
+//! in-process, an output queue on `P.articles`, and a page server on 127.0.0.1.
+
+use std::time::{Duration, Instant};
+
+use lapin::message::BasicGetMessage;
+use lapin::options::{BasicAckOptions, BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions, ExchangeDeleteOptions};
+use lapin::types::FieldTable;
+use lapin::Channel;
+use shared::amqp::{Broker, Names, json_properties};
+use shared::config::Settings;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_owned())
+}
+
+/// One test's world: its own prefix, so its exchanges, queues and keys are its own.
+pub struct TestEnv {
+    pub settings: Settings,
+    pub names: Names,
+    pub broker: Broker,
+    pub channel: Channel,
+    pub out: String,
+    stop: CancellationToken,
+    workers: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestEnv {
+    pub async fn new(extra: &[(&str, &str)]) -> TestEnv {
+        let prefix = format!("test-{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff);
+        let mut vars = vec![
+            ("COPYDESK_AMQP_URL".to_owned(), env_or("COPYDESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")),
+            ("COPYDESK_REDIS_URL".to_owned(), env_or("COPYDESK_REDIS_URL", "redis://127.0.0.1:6379/")),
+            ("COPYDESK_PREFIX".to_owned(), prefix),
+            ("COPYDESK_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+            ("COPYDESK_FETCH_ALLOW_PRIVATE".to_owned(), "1".to_owned()),
+            ("COPYDESK_RETRY_BASE_MS".to_owned(), "100".to_owned()),
+            ("COPYDESK_GRACE_SECONDS".to_owned(), "10".to_owned()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let settings = Settings::from_vars(vars).expect("test settings");
+        let broker = connect_with_backoff(&settings).await;
+        let channel = broker.connection.create_channel().await.unwrap();
+        let names = Names::new(&settings.prefix);
+        let out = format!("{}.test-out", settings.prefix);
+        channel.queue_declare(out.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default()).await.unwrap();
+        channel.queue_bind(out.as_str().into(), names.articles().into(), "#".into(), QueueBindOptions::default(), FieldTable::default()).await.unwrap();
+        TestEnv { settings, names, broker, channel, out, stop: CancellationToken::new(), workers: Vec::new() }
+    }
+
+    /// Starts the three workers in this process.
+    pub fn start_workers(&mut self) {
+        let s = &self.settings;
+        self.workers.push(tokio::spawn(copydesk_fetch::run(s.clone(), self.stop.clone())));
+        self.workers.push(tokio::spawn(copydesk_clean::worker::run(s.clone(), self.stop.clone())));
+        self.workers.push(tokio::spawn(copydesk_dedup::run(s.clone(), self.stop.clone())));
+    }
+
+    /// Stops the workers and asserts that each returned `Ok` (a clean, drained stop).
+    pub async fn stop_workers(&mut self) {
+        self.stop.cancel();
+        for w in self.workers.drain(..) {
+            w.await.expect("worker task").expect("worker stopped cleanly");
+        }
+        self.stop = CancellationToken::new();
+    }
+
+    /// Publishes a job to `P.jobs` as a crawler would.
+    pub async fn publish_job(&self, stage: &str, body: &[u8]) {
+        self.broker.publish(&self.names.jobs(), stage, body, json_properties(), true).await.expect("job published");
+    }
+
+    /// The next message on `queue`, acked, waiting up to `timeout`.
+    pub async fn next_on(&self, queue: &str, timeout: Duration) -> Option<BasicGetMessage> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(m) = self.channel.basic_get(queue.into(), BasicGetOptions::default()).await.unwrap() {
+                m.delivery.acker.ack(BasicAckOptions::default()).await.unwrap();
+                return Some(m);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Deletes everything under the prefix (the test's Redis keys expire by themselves).
+    pub async fn cleanup(mut self) {
+        self.stop_workers().await;
+        let mut queues = vec![self.out.clone(), self.names.dead()];
+        for stage in shared::amqp::STAGES {
+            queues.push(self.names.queue(stage));
+            for level in 0..shared::amqp::topology::RETRY_LEVELS {
+                queues.push(self.names.retry(stage, level));
+            }
+        }
+        for q in queues {
+            let _ = self.channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+        }
+        for e in [self.names.jobs(), self.names.articles(), self.names.dead()] {
+            let _ = self.channel.exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default()).await;
+        }
+        self.broker.close().await;
+    }
+}
+
+async fn connect_with_backoff(settings: &Settings) -> Broker {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match Broker::connect(settings, "copydesk-tests").await {
+            Ok(b) => return b,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("waiting for RabbitMQ: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("RabbitMQ at {} never came up: {e}", Settings::host_of(&settings.amqp_url)),
+        }
+    }
+}
+
+/// A header's text value.
+pub fn header(m: &BasicGetMessage, name: &str) -> Option<String> {
+    shared::amqp::header_str(m.delivery.properties.headers().as_ref(), name).map(str::to_owned)
+}
+
+/// Serves `body` with `content_type` to every request on 127.0.0.1, until dropped.
+pub struct PageServer {
+    pub url: String,
+    task: JoinHandle<()>,
+}
+
+impl PageServer {
+    pub async fn start(body: Vec<u8>, content_type: &'static str) -> PageServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/news/story.html", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else { return };
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let head = format!("HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                    let _ = s.write_all(head.as_bytes()).await;
+                    let _ = s.write_all(&body).await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        PageServer { url, task }
+    }
+}
+
+impl Drop for PageServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
