@@ -36,6 +36,9 @@ done
 port_open 6379 || { echo "ops/test.sh: Redis did not come up" >&2; exit 1; }
 port_open 5672 || { echo "ops/test.sh: RabbitMQ did not come up" >&2; exit 1; }
 
+# The worker binaries, for the tests that run them as processes (SIGTERM, restarts).
+cargo build --workspace --bins
+
 if command -v cargo-nextest >/dev/null; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else

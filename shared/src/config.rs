@@ -33,7 +33,11 @@ const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/";
 const DEFAULT_PREFIX: &str = "copydesk";
 const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:9000";
-const DEFAULT_USER_AGENT: &str = concat!("copydesk/", env!("CARGO_PKG_VERSION"), " (+https://github.com/copydesk)");
+const DEFAULT_USER_AGENT: &str = concat!(
+    "copydesk/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://github.com/copydesk)"
+);
 
 /// Everything a worker is configured with.
 #[derive(Clone)]
@@ -108,9 +112,15 @@ impl Settings {
     ///
     /// Every variable that is set but invalid.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings, Error> {
-        let vars: HashMap<String, String> = vars.into_iter().filter(|(k, _)| k.starts_with("COPYDESK_")).collect();
+        let vars: HashMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("COPYDESK_"))
+            .collect();
         let mut errors = Vec::new();
-        let text = |key: &str, default: &str| vars.get(key).map_or_else(|| default.to_owned(), |v| v.trim().to_owned());
+        let text = |key: &str, default: &str| {
+            vars.get(key)
+                .map_or_else(|| default.to_owned(), |v| v.trim().to_owned())
+        };
         let mut number = |key: &str, default: u64, min: u64| -> u64 {
             match vars.get(key).map(|v| v.trim().parse::<u64>()) {
                 None => default,
@@ -130,7 +140,9 @@ impl Settings {
         let pending_ttl = Duration::from_secs(number(PENDING_TTL_SECONDS, 30, 1));
         let delivery_limit = number(DELIVERY_LIMIT, 20, 1) as u32;
         let fetch = FetchSettings {
-            allow_private: vars.get(FETCH_ALLOW_PRIVATE).is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
+            allow_private: vars
+                .get(FETCH_ALLOW_PRIVATE)
+                .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
             timeout: Duration::from_secs(number(FETCH_TIMEOUT_SECONDS, 30, 1)),
             connect_timeout: Duration::from_secs(number(FETCH_CONNECT_TIMEOUT_SECONDS, 10, 1)),
             max_bytes: number(FETCH_MAX_BYTES, 10 * 1024 * 1024, 1024) as usize,
@@ -142,17 +154,33 @@ impl Settings {
             errors.push(format!("{AMQP_URL} must start with amqp:// or amqps://"));
         }
         let redis_url = text(REDIS_URL, DEFAULT_REDIS_URL);
-        if !["redis://", "rediss://", "redis+cluster://", "rediss+cluster://"].iter().any(|s| redis_url.starts_with(s)) {
+        if ![
+            "redis://",
+            "rediss://",
+            "redis+cluster://",
+            "rediss+cluster://",
+        ]
+        .iter()
+        .any(|s| redis_url.starts_with(s))
+        {
             errors.push(format!("{REDIS_URL} must start with redis:// or rediss://"));
         }
         let prefix = text(PREFIX, DEFAULT_PREFIX);
-        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        if prefix.is_empty()
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
             errors.push(format!("{PREFIX} must be letters, digits, '-', '_' or '.'"));
         }
-        let http_addr = text(HTTP_ADDR, DEFAULT_HTTP_ADDR).parse::<SocketAddr>().unwrap_or_else(|_| {
-            errors.push(format!("{HTTP_ADDR} must be an address and port, such as 0.0.0.0:9000"));
-            DEFAULT_HTTP_ADDR.parse().expect("valid default")
-        });
+        let http_addr = text(HTTP_ADDR, DEFAULT_HTTP_ADDR)
+            .parse::<SocketAddr>()
+            .unwrap_or_else(|_| {
+                errors.push(format!(
+                    "{HTTP_ADDR} must be an address and port, such as 0.0.0.0:9000"
+                ));
+                DEFAULT_HTTP_ADDR.parse().expect("valid default")
+            });
         let log_json = match vars.get(LOG_FORMAT).map(|v| v.trim().to_ascii_lowercase()) {
             None => false,
             Some(v) if v == "json" => true,
@@ -196,7 +224,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -212,13 +243,22 @@ mod tests {
 
     #[test]
     fn every_bad_variable_is_reported() {
-        let err = Settings::from_vars(vars(&[(PREFETCH, "zero"), (AMQP_URL, "http://x"), (PREFIX, "a b")])).unwrap_err();
+        let err = Settings::from_vars(vars(&[
+            (PREFETCH, "zero"),
+            (AMQP_URL, "http://x"),
+            (PREFIX, "a b"),
+        ]))
+        .unwrap_err();
         assert_eq!(err.0.len(), 3, "{err}");
     }
 
     #[test]
     fn credentials_never_reach_debug_or_host() {
-        let s = Settings::from_vars(vars(&[(AMQP_URL, "amqps://user:secret@broker.example:5671/vh")])).unwrap();
+        let s = Settings::from_vars(vars(&[(
+            AMQP_URL,
+            "amqps://user:secret@broker.example:5671/vh",
+        )]))
+        .unwrap();
         assert!(!format!("{s:?}").contains("secret"));
         assert_eq!(Settings::host_of(&s.amqp_url), "broker.example:5671");
     }

@@ -42,7 +42,10 @@ impl Redis {
     ///
     /// When the URL is not a Redis URL.
     pub fn new(url: &str) -> ::redis::RedisResult<Redis> {
-        Ok(Redis { client: Client::open(url)?, connection: Arc::new(Mutex::new(None)) })
+        Ok(Redis {
+            client: Client::open(url)?,
+            connection: Arc::new(Mutex::new(None)),
+        })
     }
 
     async fn connection(&self) -> ::redis::RedisResult<ConnectionManager> {
@@ -57,7 +60,9 @@ impl Redis {
         let connecting = self.client.get_connection_manager_with_config(config);
         let c = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
-            .map_err(|_| ::redis::RedisError::from((::redis::ErrorKind::Io, "connecting to Redis timed out")))??;
+            .map_err(|_| {
+                ::redis::RedisError::from((::redis::ErrorKind::Io, "connecting to Redis timed out"))
+            })??;
         *slot = Some(c.clone());
         Ok(c)
     }
@@ -67,7 +72,10 @@ impl Redis {
     /// When the server does not answer.
     pub async fn ping(&self) -> ::redis::RedisResult<()> {
         let mut c = self.connection().await?;
-        ::redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ())
+        ::redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(|_| ())
     }
 
     /// Claims `key` with `token` for `ttl`, or reports who has it.
@@ -75,7 +83,12 @@ impl Redis {
     /// # Errors
     ///
     /// When Redis cannot be reached: a transient failure.
-    pub async fn claim(&self, key: &str, token: &str, ttl: Duration) -> ::redis::RedisResult<Claim> {
+    pub async fn claim(
+        &self,
+        key: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> ::redis::RedisResult<Claim> {
         let mut c = self.connection().await?;
         let previous: Option<String> = ::redis::cmd("SET")
             .arg(key)
@@ -101,7 +114,12 @@ impl Redis {
     /// # Errors
     ///
     /// When Redis cannot be reached.
-    pub async fn complete(&self, key: &str, value: &str, ttl: Duration) -> ::redis::RedisResult<()> {
+    pub async fn complete(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> ::redis::RedisResult<()> {
         let mut c = self.connection().await?;
         c.set_ex(key, value, ttl.as_secs().max(1)).await
     }
@@ -114,7 +132,14 @@ impl Redis {
     /// When Redis cannot be reached; the claim then expires by itself.
     pub async fn release(&self, key: &str, token: &str) -> ::redis::RedisResult<()> {
         let mut c = self.connection().await?;
-        let script = Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end");
-        script.key(key).arg(token).invoke_async::<i64>(&mut c).await.map(|_| ())
+        let script = Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+        );
+        script
+            .key(key)
+            .arg(token)
+            .invoke_async::<i64>(&mut c)
+            .await
+            .map(|_| ())
     }
 }

@@ -2,12 +2,12 @@
 
 /// The deployment files: docker-compose.yml and the Dockerfile.
 mod deploy;
+/// Extraction quality on the shared corpora, and agreement with the reference scorer.
+mod extraction;
 /// The three workers end to end on the real RabbitMQ and Redis.
 mod pipeline;
 /// Helpers: a prefix per test, in-process workers, an output queue, a page server.
 mod support;
-/// Extraction quality on the shared corpora, and agreement with the reference scorer.
-mod extraction;
 
 use std::path::PathBuf;
 

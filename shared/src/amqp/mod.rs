@@ -11,8 +11,8 @@ pub mod topology;
 
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::Confirmation;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
 use lapin::{Channel, Connection, ConnectionProperties};
 
@@ -37,7 +37,10 @@ pub enum PublishError {
     #[error("the broker refused the message (nack)")]
     Nacked,
     #[error("no queue is bound for {exchange} / {routing_key}: the message was returned")]
-    Unroutable { exchange: String, routing_key: String },
+    Unroutable {
+        exchange: String,
+        routing_key: String,
+    },
 }
 
 /// A connection with a confirm-mode channel for publishing, and the topology declared.
@@ -63,8 +66,15 @@ impl Broker {
         topology::declare(&setup, settings).await?;
         let _ = setup.close(200, "topology declared".into()).await;
         let publisher = connection.create_channel().await?;
-        publisher.confirm_select(ConfirmSelectOptions::default()).await?;
-        Ok(Broker { connection, publisher, names: Names::new(&settings.prefix), confirm_timeout: settings.confirm_timeout })
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(Broker {
+            connection,
+            publisher,
+            names: Names::new(&settings.prefix),
+            confirm_timeout: settings.confirm_timeout,
+        })
     }
 
     /// Publishes with `mandatory` set and waits for the broker's confirm. `must_route`: an
@@ -82,18 +92,35 @@ impl Broker {
         properties: BasicProperties,
         must_route: bool,
     ) -> Result<(), PublishError> {
-        let options = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
         let send = async {
-            let confirm = self.publisher.basic_publish(exchange.into(), routing_key.into(), options, body, properties).await?;
+            let confirm = self
+                .publisher
+                .basic_publish(
+                    exchange.into(),
+                    routing_key.into(),
+                    options,
+                    body,
+                    properties,
+                )
+                .await?;
             Ok::<_, lapin::Error>(confirm.await?)
         };
         // A publish can hang while a quorum queue has lost its majority: always bound the wait.
-        let confirmation = tokio::time::timeout(self.confirm_timeout, send).await.map_err(|_| PublishError::Timeout(self.confirm_timeout))??;
+        let confirmation = tokio::time::timeout(self.confirm_timeout, send)
+            .await
+            .map_err(|_| PublishError::Timeout(self.confirm_timeout))??;
         match confirmation {
             Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
             // lapin reports a returned mandatory message as an ack carrying it: not delivered.
             Confirmation::Ack(Some(_)) if !must_route => Ok(()),
-            Confirmation::Ack(Some(_)) => Err(PublishError::Unroutable { exchange: exchange.to_owned(), routing_key: routing_key.to_owned() }),
+            Confirmation::Ack(Some(_)) => Err(PublishError::Unroutable {
+                exchange: exchange.to_owned(),
+                routing_key: routing_key.to_owned(),
+            }),
             Confirmation::Nack(_) => Err(PublishError::Nacked),
         }
     }
@@ -107,7 +134,9 @@ impl Broker {
 
 /// Properties of a persistent JSON message.
 pub fn json_properties() -> BasicProperties {
-    BasicProperties::default().with_content_type(JSON.into()).with_delivery_mode(PERSISTENT)
+    BasicProperties::default()
+        .with_content_type(JSON.into())
+        .with_delivery_mode(PERSISTENT)
 }
 
 /// A header's value as text, if it is a string.

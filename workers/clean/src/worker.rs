@@ -1,7 +1,9 @@
 //! The clean stage on the broker: a clean job in, a cleaned article out to the dedup stage.
 
 use chrono::{DateTime, Utc};
-use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, header_str, json_properties, trace_headers};
+use shared::amqp::{
+    Broker, Failure, Handler, Incoming, Outcome, header_str, json_properties, trace_headers,
+};
 use shared::message::{Job, Stage};
 
 use crate::{Input, clean};
@@ -46,15 +48,30 @@ impl Handler for CleanHandler {
         let event = match cleaned {
             Ok(Ok(event)) => event,
             Ok(Err(failure)) => return Outcome::Reject(failure),
-            Err(panic) => return Outcome::Reject(Failure::new("clean_panicked", panic.to_string())),
+            Err(panic) => {
+                return Outcome::Reject(Failure::new("clean_panicked", panic.to_string()));
+            }
         };
         let body = match serde_json::to_vec(&event) {
             Ok(b) if b.len() <= MAX_EVENT_BYTES => b,
-            Ok(b) => return Outcome::Reject(Failure::new("event_too_large", format!("the article event is {} bytes, more than {MAX_EVENT_BYTES}", b.len()))),
+            Ok(b) => {
+                return Outcome::Reject(Failure::new(
+                    "event_too_large",
+                    format!(
+                        "the article event is {} bytes, more than {MAX_EVENT_BYTES}",
+                        b.len()
+                    ),
+                ));
+            }
             Err(e) => return Outcome::Reject(Failure::new("serialize", e.to_string())),
         };
-        let properties = json_properties().with_message_id(event.id.as_str().into()).with_headers(trace_headers(message.headers()));
-        match broker.publish(&broker.names.jobs(), "dedup", &body, properties, true).await {
+        let properties = json_properties()
+            .with_message_id(event.id.as_str().into())
+            .with_headers(trace_headers(message.headers()));
+        match broker
+            .publish(&broker.names.jobs(), "dedup", &body, properties, true)
+            .await
+        {
             Ok(()) => Outcome::Done,
             Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
         }
@@ -66,7 +83,17 @@ impl Handler for CleanHandler {
 /// # Errors
 ///
 /// When the health endpoint cannot be bound.
-pub async fn run(settings: shared::config::Settings, stop: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    settings: shared::config::Settings,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
     let metrics = std::sync::Arc::new(shared::metrics::Metrics::default());
-    shared::worker::run(settings, std::sync::Arc::new(CleanHandler), None, metrics, stop).await
+    shared::worker::run(
+        settings,
+        std::sync::Arc::new(CleanHandler),
+        None,
+        metrics,
+        stop,
+    )
+    .await
 }

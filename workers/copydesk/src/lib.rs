@@ -6,11 +6,13 @@
 //! - [`process`]: the embedded pipeline (`copydesk process`), with [`store`], its dedup state,
 //!   and [`inputs`], which finds and reads the documents.
 //! - [`eval`]: extraction quality with the Article Extraction Benchmark's metric.
+//! - [`submit`]: jobs to the broker, as a crawler sends them.
 
 pub mod eval;
 pub mod inputs;
 pub mod process;
 pub mod store;
+pub mod submit;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -47,6 +49,9 @@ pub enum Command {
         #[arg(long)]
         content_type: Option<String>,
     },
+    /// Publish jobs to the broker as a crawler would: URLs as fetch jobs, files and folders as
+    /// clean jobs, `--jsonl` for JSON jobs. Exit 2 when some input was refused.
+    Submit(submit::Args),
     /// Score extraction on a corpus with ground truth (`ground-truth.json` and `html/`), with the
     /// Article Extraction Benchmark's metric.
     Eval(eval::Args),
@@ -62,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             content_type,
         } => clean(&file, url.as_deref(), content_type.as_deref()),
         Command::Eval(args) => eval::run(args),
+        Command::Submit(args) => submit::run(args),
     }
 }
 

@@ -38,7 +38,10 @@ impl Handler for DedupHandler {
             Err(error) => return Outcome::Reject(Failure::new("bad_event", error.to_string())),
         };
         if !stage::valid_id(&event.id) {
-            return Outcome::Reject(Failure::new("bad_event", format!("article id `{}` is not 64 hex digits", event.id)));
+            return Outcome::Reject(Failure::new(
+                "bad_event",
+                format!("article id `{}` is not 64 hex digits", event.id),
+            ));
         }
         let key = stage::exact_key(&self.prefix, &event.id);
         let token = format!("pending:{:016x}", fastrand::u64(..));
@@ -54,25 +57,49 @@ impl Handler for DedupHandler {
                     shared::redis::Claim::Pending(left) => left,
                     _ => self.pending_ttl,
                 };
-                Outcome::Retry(Failure::wait("claimed", "another worker is publishing this article", left + Duration::from_millis(200)))
+                Outcome::Retry(Failure::wait(
+                    "claimed",
+                    "another worker is publishing this article",
+                    left + Duration::from_millis(200),
+                ))
             }
             Decision::Duplicate => {
                 event.duplicate_of = Some(event.id.clone());
                 let body = serde_json::to_vec(&event).expect("an event serializes");
-                let properties = stage::properties(&event, &source, now, trace_headers(message.headers()));
+                let properties =
+                    stage::properties(&event, &source, now, trace_headers(message.headers()));
                 // Nobody need be bound to duplicates: a returned duplicate is fine.
-                match broker.publish(&broker.names.articles(), &event.routing_key(), &body, properties, false).await {
+                match broker
+                    .publish(
+                        &broker.names.articles(),
+                        &event.routing_key(),
+                        &body,
+                        properties,
+                        false,
+                    )
+                    .await
+                {
                     Ok(()) => {
-                        self.metrics.inc("copydesk_duplicates_total", &[("kind", "exact")]);
+                        self.metrics
+                            .inc("copydesk_duplicates_total", &[("kind", "exact")]);
                         Outcome::Done
                     }
                     Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
                 }
             }
             Decision::Publish => {
-                let properties = stage::properties(&event, &source, now, trace_headers(message.headers()));
+                let properties =
+                    stage::properties(&event, &source, now, trace_headers(message.headers()));
                 // The event as received: the clean stage serialized it with duplicate_of null.
-                let published = broker.publish(&broker.names.articles(), &event.routing_key(), &message.body, properties, true).await;
+                let published = broker
+                    .publish(
+                        &broker.names.articles(),
+                        &event.routing_key(),
+                        &message.body,
+                        properties,
+                        true,
+                    )
+                    .await;
                 if let Err(error) = published {
                     let _ = self.redis.release(&key, &token).await;
                     return Outcome::Retry(Failure::new("publish", error.to_string()));

@@ -31,12 +31,20 @@ pub fn exact_key(prefix: &str, id: &str) -> String {
 
 /// Whether an article id is what the clean stage writes: 64 lowercase hex digits.
 pub fn valid_id(id: &str) -> bool {
-    id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The event's AMQP properties: `message_id` = id, `type`, `timestamp`, the CloudEvents
 /// attributes as `cloudEvents_` headers, and the trace context carried from the job.
-pub fn properties(event: &ArticleEvent, source: &str, now_unix: u64, trace: FieldTable) -> BasicProperties {
+pub fn properties(
+    event: &ArticleEvent,
+    source: &str,
+    now_unix: u64,
+    trace: FieldTable,
+) -> BasicProperties {
     let text = |s: &str| AMQPValue::LongString(LongString::from(s));
     let mut headers = trace;
     headers.insert("cloudEvents_specversion".into(), text("1.0"));
@@ -60,7 +68,10 @@ mod tests {
     fn claims_map_to_decisions() {
         assert_eq!(decide(&Claim::Acquired), Decision::Publish);
         assert_eq!(decide(&Claim::Done("done".into())), Decision::Duplicate);
-        assert_eq!(decide(&Claim::Pending(Duration::from_secs(3))), Decision::Wait);
+        assert_eq!(
+            decide(&Claim::Pending(Duration::from_secs(3))),
+            Decision::Wait
+        );
     }
 
     #[test]

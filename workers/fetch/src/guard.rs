@@ -57,12 +57,18 @@ pub fn literal_ip(url: &url::Url) -> Option<IpAddr> {
 /// Why a URL may not be fetched, if it may not.
 pub fn check_url(url: &url::Url, allow_private: bool) -> Result<(), String> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("scheme `{}` is not allowed; only http and https", url.scheme()));
+        return Err(format!(
+            "scheme `{}` is not allowed; only http and https",
+            url.scheme()
+        ));
     }
     if url.host().is_none() {
         return Err("the URL has no host".into());
     }
-    if !allow_private && let Some(ip) = literal_ip(url) && !is_public(ip) {
+    if !allow_private
+        && let Some(ip) = literal_ip(url)
+        && !is_public(ip)
+    {
         return Err(format!("{ip} is not a public address"));
     }
     Ok(())
@@ -72,7 +78,6 @@ pub fn check_url(url: &url::Url, allow_private: bool) -> Result<(), String> {
 pub fn public_only(addrs: impl Iterator<Item = SocketAddr>) -> Vec<SocketAddr> {
     addrs.filter(|a| is_public(a.ip())).collect()
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -85,12 +90,27 @@ mod tests {
     #[test]
     fn private_and_odd_spellings_are_refused() {
         for u in [
-            "http://127.0.0.1/", "http://[::1]/", "http://169.254.169.254/", "http://2130706433/", "http://0x7f.1/",
-            "http://0177.0.0.1/", "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/", "http://10.1.2.3/", "http://192.168.0.1/",
-            "http://100.64.0.1/", "http://[fd00::1]/", "http://[fe80::1]/", "http://224.0.0.1/", "http://240.0.0.1/",
+            "http://127.0.0.1/",
+            "http://[::1]/",
+            "http://169.254.169.254/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://0177.0.0.1/",
+            "http://0.0.0.0/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://10.1.2.3/",
+            "http://192.168.0.1/",
+            "http://100.64.0.1/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://224.0.0.1/",
+            "http://240.0.0.1/",
         ] {
             assert!(check_url(&url(u), false).is_err(), "{u} should be refused");
-            assert!(check_url(&url(u), true).is_ok(), "{u} allowed with the override");
+            assert!(
+                check_url(&url(u), true).is_ok(),
+                "{u} allowed with the override"
+            );
         }
     }
 

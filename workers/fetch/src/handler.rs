@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use shared::amqp::{AMQPValue, Broker, Failure, Handler, Incoming, LongString, Outcome, json_properties, trace_headers};
+use shared::amqp::{
+    AMQPValue, Broker, Failure, Handler, Incoming, LongString, Outcome, json_properties,
+    trace_headers,
+};
 use shared::config::FetchSettings;
 use shared::message::{CONTENT_TYPE_HTML, Job, Stage};
 use shared::metrics::Metrics;
@@ -66,13 +69,19 @@ impl FetchHandler {
         if !allow_private {
             builder = builder.dns_resolver(Arc::new(PublicResolver));
         }
-        Ok(FetchHandler { client: builder.build()?, settings, metrics })
+        Ok(FetchHandler {
+            client: builder.build()?,
+            settings,
+            metrics,
+        })
     }
 
     async fn fetch(&self, job: &Job) -> Result<(String, Vec<u8>, Option<String>), Failure> {
         let url = job.url.as_deref().unwrap_or_default();
-        let url = url::Url::parse(url).map_err(|e| Failure::new("bad_url", format!("`{url}` is not a URL: {e}")))?;
-        guard::check_url(&url, self.settings.allow_private).map_err(|r| Failure::new("forbidden_url", r))?;
+        let url = url::Url::parse(url)
+            .map_err(|e| Failure::new("bad_url", format!("`{url}` is not a URL: {e}")))?;
+        guard::check_url(&url, self.settings.allow_private)
+            .map_err(|r| Failure::new("forbidden_url", r))?;
         let response = self.client.get(url.clone()).send().await.map_err(|e| {
             let text = error_chain(&e);
             if e.is_redirect() || text.contains("non-public") {
@@ -84,7 +93,10 @@ impl FetchHandler {
             }
         })?;
         let status = response.status();
-        self.metrics.inc("copydesk_fetch_responses_total", &[("class", &format!("{}xx", status.as_u16() / 100))]);
+        self.metrics.inc(
+            "copydesk_fetch_responses_total",
+            &[("class", &format!("{}xx", status.as_u16() / 100))],
+        );
         if status.as_u16() == 429 || status.is_server_error() {
             let after = response
                 .headers()
@@ -92,28 +104,67 @@ impl FetchHandler {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(|s| Duration::from_secs(s.min(3600)));
-            let mut failure = Failure::new(if status.as_u16() == 429 { "http_429" } else { "http_5xx" }, format!("HTTP {status} from {url}"));
+            let mut failure = Failure::new(
+                if status.as_u16() == 429 {
+                    "http_429"
+                } else {
+                    "http_5xx"
+                },
+                format!("HTTP {status} from {url}"),
+            );
             failure.delay = after;
             return Err(failure);
         }
         if !status.is_success() {
-            return Err(Failure { counts: true, delay: None, kind: "http_4xx", message: format!("HTTP {status} from {url}") });
+            return Err(Failure {
+                counts: true,
+                delay: None,
+                kind: "http_4xx",
+                message: format!("HTTP {status} from {url}"),
+            });
         }
         let final_url = response.url().to_string();
-        let content_type = response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         if let Some(ct) = &content_type {
-            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             if !matches!(essence.as_str(), "text/html" | "application/xhtml+xml" | "") {
-                return Err(Failure::new("unsupported_type", format!("content type `{essence}` is not a web page")));
+                return Err(Failure::new(
+                    "unsupported_type",
+                    format!("content type `{essence}` is not a web page"),
+                ));
             }
         }
-        let charset = content_type.as_deref().and_then(|ct| ct.split(';').find_map(|p| p.trim().strip_prefix("charset=").map(|c| c.trim_matches('"').to_owned())));
+        let charset = content_type.as_deref().and_then(|ct| {
+            ct.split(';').find_map(|p| {
+                p.trim()
+                    .strip_prefix("charset=")
+                    .map(|c| c.trim_matches('"').to_owned())
+            })
+        });
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| if e.is_timeout() { Failure::new("http_timeout", error_chain(&e)) } else { Failure::new("http_body", error_chain(&e)) })?;
+            let chunk = chunk.map_err(|e| {
+                if e.is_timeout() {
+                    Failure::new("http_timeout", error_chain(&e))
+                } else {
+                    Failure::new("http_body", error_chain(&e))
+                }
+            })?;
             if body.len() + chunk.len() > self.settings.max_bytes {
-                return Err(Failure::new("too_large", format!("the page is larger than {} bytes", self.settings.max_bytes)));
+                return Err(Failure::new(
+                    "too_large",
+                    format!("the page is larger than {} bytes", self.settings.max_bytes),
+                ));
             }
             body.extend_from_slice(&chunk);
         }
@@ -134,7 +185,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// A transient failure is retried; the rest are dead-lettered.
 fn is_transient(kind: &str) -> bool {
-    matches!(kind, "http_timeout" | "http_connect" | "http_5xx" | "http_429" | "http_body")
+    matches!(
+        kind,
+        "http_timeout" | "http_connect" | "http_5xx" | "http_429" | "http_body"
+    )
 }
 
 impl Handler for FetchHandler {
@@ -153,14 +207,31 @@ impl Handler for FetchHandler {
             Err(failure) => return Outcome::Reject(failure),
         };
         let fetched_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let tld = url::Url::parse(&final_url).ok().and_then(|u| u.host_str().and_then(|h| h.rsplit('.').next().map(str::to_owned)));
-        let text = copydesk_clean::charset::decode(&body, charset.as_deref(), tld.as_deref()).text.into_owned();
-        let clean_job = Job { url: Some(final_url), content: Some(text), content_type: Some(CONTENT_TYPE_HTML.to_owned()), id: job.id, metadata: job.metadata };
+        let tld = url::Url::parse(&final_url).ok().and_then(|u| {
+            u.host_str()
+                .and_then(|h| h.rsplit('.').next().map(str::to_owned))
+        });
+        let text = copydesk_clean::charset::decode(&body, charset.as_deref(), tld.as_deref())
+            .text
+            .into_owned();
+        let clean_job = Job {
+            url: Some(final_url),
+            content: Some(text),
+            content_type: Some(CONTENT_TYPE_HTML.to_owned()),
+            id: job.id,
+            metadata: job.metadata,
+        };
         let body = serde_json::to_vec(&clean_job).expect("a job serializes");
         let mut headers = trace_headers(message.headers());
-        headers.insert(copydesk_clean::worker::FETCHED_AT_HEADER.into(), AMQPValue::LongString(LongString::from(fetched_at.as_str())));
+        headers.insert(
+            copydesk_clean::worker::FETCHED_AT_HEADER.into(),
+            AMQPValue::LongString(LongString::from(fetched_at.as_str())),
+        );
         let properties = json_properties().with_headers(headers);
-        match broker.publish(&broker.names.jobs(), "clean", &body, properties, true).await {
+        match broker
+            .publish(&broker.names.jobs(), "clean", &body, properties, true)
+            .await
+        {
             Ok(()) => Outcome::Done,
             Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
         }

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 /// When the HTTP client or the health endpoint cannot be set up.
 pub async fn run(settings: Settings, stop: CancellationToken) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let handler = handler::FetchHandler::new(settings.fetch.clone(), metrics.clone()).context("building the HTTP client")?;
+    let handler = handler::FetchHandler::new(settings.fetch.clone(), metrics.clone())
+        .context("building the HTTP client")?;
     shared::worker::run(settings, Arc::new(handler), None, metrics, stop).await
 }
