@@ -28,6 +28,7 @@ pub async fn run<H: Handler>(
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let health = Arc::new(Health::new(redis.is_some()));
+    metrics.set("copydesk_ready", &[], 0.0);
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding the health endpoint on {}", settings.http_addr))?;

@@ -4,6 +4,8 @@
 mod deploy;
 /// Extraction quality on the shared corpora, and agreement with the reference scorer.
 mod extraction;
+/// The workers' health, readiness and metrics endpoint.
+mod health;
 /// The three workers end to end on the real RabbitMQ and Redis.
 mod pipeline;
 /// Helpers: a prefix per test, in-process workers, an output queue, a page server.
