@@ -33,17 +33,15 @@ impl Handler for DedupHandler {
     }
 
     async fn handle(&self, message: &Incoming, broker: &Broker) -> Outcome {
-        let mut event: ArticleEvent = match serde_json::from_slice(&message.body) {
-            Ok(e) => e,
+        // Only the fields the decision and the routing need; the body is passed on as it is.
+        let head: EventHead<'_> = match serde_json::from_slice(&message.body) {
+            Ok(h) => h,
             Err(error) => return Outcome::Reject(Failure::new("bad_event", error.to_string())),
         };
-        if !stage::valid_id(&event.id) {
-            return Outcome::Reject(Failure::new(
-                "bad_event",
-                format!("article id `{}` is not 64 hex digits", event.id),
-            ));
+        if !stage::valid_id(&head.id) {
+            return Outcome::Reject(Failure::new("bad_event", format!("article id `{}` is not 64 hex digits", head.id)));
         }
-        let key = stage::exact_key(&self.prefix, &event.id);
+        let key = stage::exact_key(&self.prefix, &head.id);
         let token = format!("pending:{:016x}", fastrand::u64(..));
         let claim = match self.redis.claim(&key, &token, self.pending_ttl).await {
             Ok(c) => c,
@@ -57,66 +55,64 @@ impl Handler for DedupHandler {
                     shared::redis::Claim::Pending(left) => left,
                     _ => self.pending_ttl,
                 };
-                Outcome::Retry(Failure::wait(
-                    "claimed",
-                    "another worker is publishing this article",
-                    left + Duration::from_millis(200),
-                ))
+                Outcome::Retry(Failure::wait("claimed", "another worker is publishing this article", left + Duration::from_millis(200)))
             }
             Decision::Duplicate => {
+                let mut event: ArticleEvent = match serde_json::from_slice(&message.body) {
+                    Ok(e) => e,
+                    Err(error) => return Outcome::Reject(Failure::new("bad_event", error.to_string())),
+                };
                 event.duplicate_of = Some(event.id.clone());
                 let body = serde_json::to_vec(&event).expect("an event serializes");
-                let properties =
-                    stage::properties(&event, &source, now, trace_headers(message.headers()));
+                let properties = stage::properties(&event.id, &event.processed_at, &source, now, trace_headers(message.headers()));
                 // Nobody need be bound to duplicates: a returned duplicate is fine.
-                match broker
-                    .publish(
-                        &broker.names.articles(),
-                        &event.routing_key(),
-                        &body,
-                        properties,
-                        false,
-                    )
-                    .await
-                {
+                match broker.publish(&broker.names.articles(), &event.routing_key(), &body, properties, false).await {
                     Ok(()) => {
-                        self.metrics
-                            .inc("copydesk_duplicates_total", &[("kind", "exact")]);
+                        self.metrics.inc("copydesk_duplicates_total", &[("kind", "exact")]);
                         Outcome::Done
                     }
                     Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
                 }
             }
             Decision::Publish => {
-                let properties =
-                    stage::properties(&event, &source, now, trace_headers(message.headers()));
-                // The event as received: the clean stage serialized it with duplicate_of null.
-                let published = broker
-                    .publish(
-                        &broker.names.articles(),
-                        &event.routing_key(),
-                        &message.body,
-                        properties,
-                        true,
-                    )
-                    .await;
+                let properties = stage::properties(&head.id, &head.processed_at, &source, now, trace_headers(message.headers()));
+                let routing_key = stage::routing_key("article", head.language.as_deref(), head.site.as_deref());
+                let published = broker.publish(&broker.names.articles(), &routing_key, &message.body, properties, true).await;
                 if let Err(error) = published {
                     let _ = self.redis.release(&key, &token).await;
                     return Outcome::Retry(Failure::new("publish", error.to_string()));
                 }
                 self.metrics.inc("copydesk_articles_total", &[]);
-                // The article is out; remembering it may take a retry or two.
-                for attempt in 0..3 {
-                    match self.redis.complete(&key, DONE, self.dedup_ttl).await {
-                        Ok(()) => return Outcome::Done,
-                        Err(error) if attempt == 2 => {
-                            warn!(error = %error, "Published, but could not mark the article done; a repeat of it may be published after its claim expires.");
+                // The article is out and confirmed: the input can be acked now. Marking it done
+                // runs beside the ack; if the process dies first, the claim expires and a later
+                // copy is published again with the same message_id: a repeat, never a loss.
+                let (redis, ttl) = (self.redis.clone(), self.dedup_ttl);
+                tokio::spawn(async move {
+                    for attempt in 0..3 {
+                        match redis.complete(&key, DONE, ttl).await {
+                            Ok(()) => return,
+                            Err(error) if attempt == 2 => {
+                                warn!(error = %error, "Published, but could not mark the article done; a copy may be published again after its claim expires.");
+                            }
+                            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                         }
-                        Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                     }
-                }
+                });
                 Outcome::Done
             }
         }
     }
+}
+
+/// The fields of an article event the dedup stage reads.
+#[derive(serde::Deserialize)]
+struct EventHead<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    language: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    site: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    processed_at: std::borrow::Cow<'a, str>,
 }

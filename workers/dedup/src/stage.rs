@@ -2,7 +2,7 @@
 //! means, and the event's AMQP properties (CloudEvents binary mode).
 
 use shared::amqp::{AMQPValue, BasicProperties, FieldTable, LongString, json_properties};
-use shared::message::{ArticleEvent, SCHEMA};
+use shared::message::{SCHEMA, site_key};
 use shared::redis::Claim;
 
 /// What to do with an article, given what its claim found.
@@ -37,26 +37,25 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// The routing key on `P.articles`: `<kind>.<language>.<site>` (see [`ArticleEvent::routing_key`]).
+///
+/// [`ArticleEvent::routing_key`]: shared::message::ArticleEvent::routing_key
+pub fn routing_key(kind: &str, language: Option<&str>, site: Option<&str>) -> String {
+    let language = language.filter(|l| !l.is_empty()).unwrap_or("und");
+    format!("{kind}.{language}.{}", site_key(site))
+}
+
 /// The event's AMQP properties: `message_id` = id, `type`, `timestamp`, the CloudEvents
 /// attributes as `cloudEvents_` headers, and the trace context carried from the job.
-pub fn properties(
-    event: &ArticleEvent,
-    source: &str,
-    now_unix: u64,
-    trace: FieldTable,
-) -> BasicProperties {
+pub fn properties(id: &str, time: &str, source: &str, now_unix: u64, trace: FieldTable) -> BasicProperties {
     let text = |s: &str| AMQPValue::LongString(LongString::from(s));
     let mut headers = trace;
     headers.insert("cloudEvents_specversion".into(), text("1.0"));
-    headers.insert("cloudEvents_id".into(), text(&event.id));
+    headers.insert("cloudEvents_id".into(), text(id));
     headers.insert("cloudEvents_source".into(), text(source));
     headers.insert("cloudEvents_type".into(), text(SCHEMA));
-    headers.insert("cloudEvents_time".into(), text(&event.processed_at));
-    json_properties()
-        .with_message_id(event.id.as_str().into())
-        .with_type(SCHEMA.into())
-        .with_timestamp(now_unix)
-        .with_headers(headers)
+    headers.insert("cloudEvents_time".into(), text(time));
+    json_properties().with_message_id(id.into()).with_type(SCHEMA.into()).with_timestamp(now_unix).with_headers(headers)
 }
 
 #[cfg(test)]
@@ -72,6 +71,12 @@ mod tests {
             decide(&Claim::Pending(Duration::from_secs(3))),
             Decision::Wait
         );
+    }
+
+    #[test]
+    fn routing_keys_follow_the_contract() {
+        assert_eq!(routing_key("article", Some("zh"), Some("www.finance.sina.com.cn")), "article.zh.finance_sina_com_cn");
+        assert_eq!(routing_key("duplicate", None, None), "duplicate.und.unknown");
     }
 
     #[test]
