@@ -53,6 +53,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "Messages being handled now, by stage.",
     ),
     (
+        "copydesk_redis_duration_seconds",
+        "histogram",
+        "Time for a Redis command to answer, by command.",
+    ),
+    (
         "copydesk_retries_total",
         "counter",
         "Messages sent to a delay queue for another attempt, by stage and error kind.",

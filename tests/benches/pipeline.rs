@@ -24,7 +24,16 @@ impl Handler for Relay {
     }
 
     async fn handle(&self, message: &Incoming, broker: &Broker) -> Outcome {
-        match broker.publish(&broker.names.articles(), "relay", &message.body, json_properties(), true).await {
+        match broker
+            .publish(
+                &broker.names.articles(),
+                "relay",
+                &message.body,
+                json_properties(),
+                true,
+            )
+            .await
+        {
             Ok(()) => Outcome::Done,
             Err(e) => Outcome::Retry(Failure::new("publish", e.to_string())),
         }
@@ -34,8 +43,14 @@ impl Handler for Relay {
 fn settings(prefix: &str) -> Settings {
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
     Settings::from_vars([
-        ("COPYDESK_AMQP_URL".to_owned(), env("COPYDESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")),
-        ("COPYDESK_REDIS_URL".to_owned(), env("COPYDESK_REDIS_URL", "redis://127.0.0.1:6379/")),
+        (
+            "COPYDESK_AMQP_URL".to_owned(),
+            env("COPYDESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+        ),
+        (
+            "COPYDESK_REDIS_URL".to_owned(),
+            env("COPYDESK_REDIS_URL", "redis://127.0.0.1:6379/"),
+        ),
         ("COPYDESK_PREFIX".to_owned(), prefix.to_owned()),
         ("COPYDESK_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
         ("COPYDESK_PREFETCH".to_owned(), "64".to_owned()),
@@ -45,9 +60,15 @@ fn settings(prefix: &str) -> Settings {
 
 /// A clean job of about 4 KB whose article is distinct for each `i`.
 fn clean_job(i: usize) -> Vec<u8> {
-    let para = |k: usize| format!("<p>Paragraph {k} of report {i}: the committee heard evidence from residents, officials and experts, and weighed costs against benefits before it voted.</p>");
+    let para = |k: usize| {
+        format!(
+            "<p>Paragraph {k} of report {i}: the committee heard evidence from residents, officials and experts, and weighed costs against benefits before it voted.</p>"
+        )
+    };
     let body: String = (0..20).map(para).collect();
-    let page = format!("<html><head><title>Report {i}</title></head><body><article><h1>Report {i}</h1>{body}</article></body></html>");
+    let page = format!(
+        "<html><head><title>Report {i}</title></head><body><article><h1>Report {i}</h1>{body}</article></body></html>"
+    );
     serde_json::to_vec(&serde_json::json!({"id": format!("b{i}"), "url": format!("https://bench.example.com/{i}"), "content": page, "content_type": "text/html"})).unwrap()
 }
 
@@ -58,37 +79,54 @@ struct Stage {
 
 async fn prepare(prefix: &str) -> Stage {
     let s = settings(prefix);
-    let broker = Broker::connect(&s, "copydesk-bench").await.expect("RabbitMQ");
+    let broker = Broker::connect(&s, "copydesk-bench")
+        .await
+        .expect("RabbitMQ");
     let ch = broker.connection.create_channel().await.unwrap();
     let out = format!("{prefix}.bench-out");
-    ch.queue_declare(out.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default()).await.unwrap();
-    ch.queue_bind(out.as_str().into(), broker.names.articles().into(), "#".into(), QueueBindOptions::default(), FieldTable::default()).await.unwrap();
+    ch.queue_declare(
+        out.as_str().into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.queue_bind(
+        out.as_str().into(),
+        broker.names.articles().into(),
+        "#".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
     Stage { broker, out }
 }
 
 async fn count(broker: &Broker, queue: &str) -> u32 {
     let ch = broker.connection.create_channel().await.unwrap();
-    let q = ch.queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()).await.unwrap();
+    let q = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
     let _ = ch.close(200, "".into()).await;
     q.message_count()
 }
 
-/// Publishes `bodies` to `stage` on `P.jobs`, with up to 256 confirms outstanding.
+/// Publishes `bodies` to `stage` on `P.jobs`, one confirmed publish after another.
 async fn preload(broker: &Broker, stage: &str, bodies: Vec<Vec<u8>>) {
-    let broker = &*broker;
-    let mut pending = Vec::new();
     for b in bodies {
-        pending.push(async move { broker.publish(&broker.names.jobs(), stage, &b, json_properties(), true).await.unwrap() });
-        if pending.len() == 256 {
-            futures_join(std::mem::take(&mut pending)).await;
-        }
-    }
-    futures_join(pending).await;
-}
-
-async fn futures_join<F: std::future::Future<Output = ()>>(fs: Vec<F>) {
-    for f in fs {
-        f.await;
+        broker.publish(&broker.names.jobs(), stage, &b, json_properties(), true).await.unwrap();
     }
 }
 
@@ -107,8 +145,18 @@ async fn take_all(broker: &Broker, queue: &str, n: usize) -> Vec<Vec<u8>> {
     use futures_lite::StreamExt;
     use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
     let ch = broker.connection.create_channel().await.unwrap();
-    ch.basic_qos(1000, BasicQosOptions::default()).await.unwrap();
-    let mut consumer = ch.basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default()).await.unwrap();
+    ch.basic_qos(1000, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let mut consumer = ch
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let d = consumer.next().await.unwrap().unwrap();
@@ -130,12 +178,18 @@ async fn cleanup(stage: Stage) {
         }
     }
     for q in queues {
-        let _ = ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+        let _ = ch
+            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+            .await;
     }
     stage.broker.close().await;
 }
 
 fn spawn(binary: &str, prefix: &str) -> Child {
+    spawn_on(binary, prefix, "127.0.0.1:0")
+}
+
+fn spawn_on(binary: &str, prefix: &str, http: &str) -> Child {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|d| d.parent()).unwrap();
     let s = settings(prefix);
@@ -143,35 +197,88 @@ fn spawn(binary: &str, prefix: &str) -> Child {
         .env("COPYDESK_AMQP_URL", &s.amqp_url)
         .env("COPYDESK_REDIS_URL", &s.redis_url)
         .env("COPYDESK_PREFIX", prefix)
-        .env("COPYDESK_HTTP_ADDR", "127.0.0.1:0")
+        .env("COPYDESK_HTTP_ADDR", http)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("{binary}: {e} (build with `cargo build --release --workspace --bins`)"))
+        .unwrap_or_else(|e| {
+            panic!("{binary}: {e} (build with `cargo build --release --workspace --bins`)")
+        })
+}
+
+async fn scrape(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
 }
 
 /// Peak resident memory of a process, in MB.
 fn peak_mb(child: &Child) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// CPU seconds this process has used.
+fn self_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// CPU seconds a process has used (user + system).
 fn cpu_seconds(child: &Child) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 }
 
 fn main() {
-    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(20_000);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(20_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let tag = format!("{:08x}", fastrand::u32(..));
         let jobs: Vec<Vec<u8>> = (0..n).map(clean_job).collect();
@@ -196,20 +303,29 @@ fn main() {
         let stop_relay = CancellationToken::new();
         let s = settings(&format!("bench-relay-{tag}"));
         let task = tokio::spawn(shared::amqp::consume(s, Arc::new(Relay), Arc::new(shared::http::Health::new(false)), Arc::new(Default::default()), stop_relay.clone()));
+        let cpu_before = self_cpu_seconds();
         let relay_rate = drain(&relay.broker, &relay.out, n, Instant::now()).await;
+        let relay_cpu = self_cpu_seconds() - cpu_before;
         stop_relay.cancel();
         let _ = task.await;
         cleanup(relay).await;
 
         let dedup = prepare(&format!("bench-dedup-{tag}")).await;
         preload(&dedup.broker, "dedup", events).await;
-        let worker = spawn("copydesk-dedup", &format!("bench-dedup-{tag}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let worker = spawn_on("copydesk-dedup", &format!("bench-dedup-{tag}"), &format!("127.0.0.1:{port}"));
         let dedup_rate = drain(&dedup.broker, &dedup.out, n, Instant::now()).await;
+        let metrics = scrape(port).await;
+        let mean = |name: &str| {
+            let value = |suffix: &str| metrics.lines().find(|l| l.starts_with(&format!("{name}_{suffix}"))).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            1000.0 * value("sum") / value("count").max(1.0)
+        };
+        println!("dedup: mean {:.2} ms from delivery to settlement, of which {:.2} ms for the Redis claim", mean("copydesk_stage_duration_seconds"), mean("copydesk_redis_duration_seconds"));
         let (dedup_mb, dedup_cpu) = (peak_mb(&worker), cpu_seconds(&worker));
         stop(worker);
         cleanup(dedup).await;
         println!("cleaned article events: {size} bytes on average");
-        println!("bare relay:          {relay_rate:>8.0} msg/s");
+        println!("bare relay:          {relay_rate:>8.0} msg/s   {:.0} µs CPU per message (with the bench's own polling)", 1e6 * relay_cpu / n as f64);
         println!("clean worker:        {clean_rate:>8.0} msg/s   peak RSS {clean_mb:.1} MB   {:.0} µs CPU per message", 1e6 * clean_cpu / n as f64);
         println!("dedup worker:        {dedup_rate:>8.0} msg/s   peak RSS {dedup_mb:.1} MB   {:.0} µs CPU per message   ({:.0}% of the bare relay)", 1e6 * dedup_cpu / n as f64, 100.0 * dedup_rate / relay_rate);
 

@@ -107,7 +107,7 @@ impl Broker {
                     properties,
                 )
                 .await?;
-            Ok::<_, lapin::Error>(confirm.await?)
+            confirm.await
         };
         // A publish can hang while a quorum queue has lost its majority: always bound the wait.
         let confirmation = tokio::time::timeout(self.confirm_timeout, send)

@@ -39,11 +39,21 @@ impl Handler for DedupHandler {
             Err(error) => return Outcome::Reject(Failure::new("bad_event", error.to_string())),
         };
         if !stage::valid_id(&head.id) {
-            return Outcome::Reject(Failure::new("bad_event", format!("article id `{}` is not 64 hex digits", head.id)));
+            return Outcome::Reject(Failure::new(
+                "bad_event",
+                format!("article id `{}` is not 64 hex digits", head.id),
+            ));
         }
         let key = stage::exact_key(&self.prefix, &head.id);
         let token = format!("pending:{:016x}", fastrand::u64(..));
-        let claim = match self.redis.claim(&key, &token, self.pending_ttl).await {
+        let asked = std::time::Instant::now();
+        let claimed = self.redis.claim(&key, &token, self.pending_ttl).await;
+        self.metrics.observe(
+            "copydesk_redis_duration_seconds",
+            &[("command", "claim")],
+            asked.elapsed(),
+        );
+        let claim = match claimed {
             Ok(c) => c,
             Err(error) => return Outcome::Retry(Failure::new("redis", error.to_string())),
         };
@@ -55,29 +65,66 @@ impl Handler for DedupHandler {
                     shared::redis::Claim::Pending(left) => left,
                     _ => self.pending_ttl,
                 };
-                Outcome::Retry(Failure::wait("claimed", "another worker is publishing this article", left + Duration::from_millis(200)))
+                Outcome::Retry(Failure::wait(
+                    "claimed",
+                    "another worker is publishing this article",
+                    left + Duration::from_millis(200),
+                ))
             }
             Decision::Duplicate => {
                 let mut event: ArticleEvent = match serde_json::from_slice(&message.body) {
                     Ok(e) => e,
-                    Err(error) => return Outcome::Reject(Failure::new("bad_event", error.to_string())),
+                    Err(error) => {
+                        return Outcome::Reject(Failure::new("bad_event", error.to_string()));
+                    }
                 };
                 event.duplicate_of = Some(event.id.clone());
                 let body = serde_json::to_vec(&event).expect("an event serializes");
-                let properties = stage::properties(&event.id, &event.processed_at, &source, now, trace_headers(message.headers()));
+                let properties = stage::properties(
+                    &event.id,
+                    &event.processed_at,
+                    &source,
+                    now,
+                    trace_headers(message.headers()),
+                );
                 // Nobody need be bound to duplicates: a returned duplicate is fine.
-                match broker.publish(&broker.names.articles(), &event.routing_key(), &body, properties, false).await {
+                match broker
+                    .publish(
+                        &broker.names.articles(),
+                        &event.routing_key(),
+                        &body,
+                        properties,
+                        false,
+                    )
+                    .await
+                {
                     Ok(()) => {
-                        self.metrics.inc("copydesk_duplicates_total", &[("kind", "exact")]);
+                        self.metrics
+                            .inc("copydesk_duplicates_total", &[("kind", "exact")]);
                         Outcome::Done
                     }
                     Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
                 }
             }
             Decision::Publish => {
-                let properties = stage::properties(&head.id, &head.processed_at, &source, now, trace_headers(message.headers()));
-                let routing_key = stage::routing_key("article", head.language.as_deref(), head.site.as_deref());
-                let published = broker.publish(&broker.names.articles(), &routing_key, &message.body, properties, true).await;
+                let properties = stage::properties(
+                    &head.id,
+                    &head.processed_at,
+                    &source,
+                    now,
+                    trace_headers(message.headers()),
+                );
+                let routing_key =
+                    stage::routing_key("article", head.language.as_deref(), head.site.as_deref());
+                let published = broker
+                    .publish(
+                        &broker.names.articles(),
+                        &routing_key,
+                        &message.body,
+                        properties,
+                        true,
+                    )
+                    .await;
                 if let Err(error) = published {
                     let _ = self.redis.release(&key, &token).await;
                     return Outcome::Retry(Failure::new("publish", error.to_string()));

@@ -47,7 +47,13 @@ pub fn routing_key(kind: &str, language: Option<&str>, site: Option<&str>) -> St
 
 /// The event's AMQP properties: `message_id` = id, `type`, `timestamp`, the CloudEvents
 /// attributes as `cloudEvents_` headers, and the trace context carried from the job.
-pub fn properties(id: &str, time: &str, source: &str, now_unix: u64, trace: FieldTable) -> BasicProperties {
+pub fn properties(
+    id: &str,
+    time: &str,
+    source: &str,
+    now_unix: u64,
+    trace: FieldTable,
+) -> BasicProperties {
     let text = |s: &str| AMQPValue::LongString(LongString::from(s));
     let mut headers = trace;
     headers.insert("cloudEvents_specversion".into(), text("1.0"));
@@ -55,7 +61,11 @@ pub fn properties(id: &str, time: &str, source: &str, now_unix: u64, trace: Fiel
     headers.insert("cloudEvents_source".into(), text(source));
     headers.insert("cloudEvents_type".into(), text(SCHEMA));
     headers.insert("cloudEvents_time".into(), text(time));
-    json_properties().with_message_id(id.into()).with_type(SCHEMA.into()).with_timestamp(now_unix).with_headers(headers)
+    json_properties()
+        .with_message_id(id.into())
+        .with_type(SCHEMA.into())
+        .with_timestamp(now_unix)
+        .with_headers(headers)
 }
 
 #[cfg(test)]
@@ -75,8 +85,14 @@ mod tests {
 
     #[test]
     fn routing_keys_follow_the_contract() {
-        assert_eq!(routing_key("article", Some("zh"), Some("www.finance.sina.com.cn")), "article.zh.finance_sina_com_cn");
-        assert_eq!(routing_key("duplicate", None, None), "duplicate.und.unknown");
+        assert_eq!(
+            routing_key("article", Some("zh"), Some("www.finance.sina.com.cn")),
+            "article.zh.finance_sina_com_cn"
+        );
+        assert_eq!(
+            routing_key("duplicate", None, None),
+            "duplicate.und.unknown"
+        );
     }
 
     #[test]
