@@ -43,6 +43,16 @@ fn compose_services_build_from_the_project_dockerfile() {
 }
 
 #[test]
+fn every_worker_in_compose_runs_a_binary_the_image_holds() {
+    let out = Command::new("docker-compose").args(["-f", "docker-compose.yml", "config"]).current_dir(project_root()).output().unwrap();
+    let config = String::from_utf8_lossy(&out.stdout);
+    for binary in ["copydesk-fetch", "copydesk-clean", "copydesk-dedup"] {
+        assert!(config.contains(&format!("- {binary}")), "a service runs {binary}:\n{config}");
+    }
+    assert!(config.contains("appendonly"), "Redis keeps the dedup store on disk (AOF)");
+}
+
+#[test]
 fn dockerfile_builds_the_binaries_the_readme_runs() {
     let dockerfile = std::fs::read_to_string(project_root().join("Dockerfile")).unwrap();
     let readme = std::fs::read_to_string(project_root().join("README.md")).unwrap();
