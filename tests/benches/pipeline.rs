@@ -126,7 +126,10 @@ async fn count(broker: &Broker, queue: &str) -> u32 {
 /// Publishes `bodies` to `stage` on `P.jobs`, one confirmed publish after another.
 async fn preload(broker: &Broker, stage: &str, bodies: Vec<Vec<u8>>) {
     for b in bodies {
-        broker.publish(&broker.names.jobs(), stage, &b, json_properties(), true).await.unwrap();
+        broker
+            .publish(&broker.names.jobs(), stage, &b, json_properties(), true)
+            .await
+            .unwrap();
     }
 }
 
@@ -198,6 +201,7 @@ fn spawn_on(binary: &str, prefix: &str, http: &str) -> Child {
         .env("COPYDESK_REDIS_URL", &s.redis_url)
         .env("COPYDESK_PREFIX", prefix)
         .env("COPYDESK_HTTP_ADDR", http)
+        .env("COPYDESK_PREFETCH", s.prefetch.to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

@@ -44,12 +44,22 @@ fn compose_services_build_from_the_project_dockerfile() {
 
 #[test]
 fn every_worker_in_compose_runs_a_binary_the_image_holds() {
-    let out = Command::new("docker-compose").args(["-f", "docker-compose.yml", "config"]).current_dir(project_root()).output().unwrap();
+    let out = Command::new("docker-compose")
+        .args(["-f", "docker-compose.yml", "config"])
+        .current_dir(project_root())
+        .output()
+        .unwrap();
     let config = String::from_utf8_lossy(&out.stdout);
     for binary in ["copydesk-fetch", "copydesk-clean", "copydesk-dedup"] {
-        assert!(config.contains(&format!("- {binary}")), "a service runs {binary}:\n{config}");
+        assert!(
+            config.contains(&format!("- {binary}")),
+            "a service runs {binary}:\n{config}"
+        );
     }
-    assert!(config.contains("appendonly"), "Redis keeps the dedup store on disk (AOF)");
+    assert!(
+        config.contains("appendonly"),
+        "Redis keeps the dedup store on disk (AOF)"
+    );
 }
 
 #[test]

@@ -38,9 +38,10 @@ async fn wait_for(port: u16, path: &str, code: u16) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some((c, body)) = get(port, path).await
-            && c == code {
-                return body;
-            }
+            && c == code
+        {
+            return body;
+        }
         assert!(Instant::now() < deadline, "{path} never answered {code}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

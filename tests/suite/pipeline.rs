@@ -164,27 +164,31 @@ async fn bad_jobs_are_dead_lettered_with_their_reasons_and_the_workers_go_on() {
     env.cleanup().await;
 }
 
-/// A small distinct article for bulk runs.
+/// A clean job holding a small distinct article.
 pub fn bulk_job(n: usize) -> Vec<u8> {
-    let page = format!(
-        "<html><head><title>Report number {n}</title></head><body><article><h1>Report number {n}</h1>\
-         <p>The committee published report number {n} on Tuesday, after weeks of hearings, and the findings surprised many observers.</p>\
-         <p>Among its {n} recommendations, the first asks the city to publish every contract above {n} thousand dollars online.</p>\
-         </article></body></html>"
-    );
+    let page = crate::support::bulk_page(n);
     serde_json::to_vec(&json!({"id": format!("bulk-{n}"), "url": format!("https://bulk.example.com/{n}"), "content": page, "content_type": "text/html"})).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_jobs_give_ten_thousand_distinct_events() {
+async fn ten_thousand_jobs_through_the_three_workers_give_ten_thousand_distinct_events() {
     let n = 10_000;
     let mut env = TestEnv::new(&[("COPYDESK_PREFETCH", "64")]).await;
     env.start_workers();
+    let server = crate::support::BulkServer::start().await;
+    // Half fetch jobs (fetch → clean → dedup), half clean jobs (clean → dedup).
     for i in 0..n {
-        env.publish_job("clean", &bulk_job(i)).await;
+        if i % 2 == 0 {
+            let job = json!({"id": format!("bulk-{i}"), "url": format!("{}/{i}", server.base)});
+            env.publish_job("fetch", &serde_json::to_vec(&job).unwrap())
+                .await;
+        } else {
+            env.publish_job("clean", &bulk_job(i)).await;
+        }
     }
     let mut ids = HashSet::new();
     let mut jobs = HashSet::new();
+    let mut raw = 0;
     while ids.len() < n {
         let Some(m) = env.next_on(&env.out, Duration::from_secs(60)).await else {
             break;
@@ -193,14 +197,95 @@ async fn ten_thousand_jobs_give_ten_thousand_distinct_events() {
         assert!(event["duplicate_of"].is_null());
         ids.insert(event["id"].as_str().unwrap().to_owned());
         jobs.insert(event["job_id"].as_str().unwrap().to_owned());
+        raw += 1;
     }
     assert_eq!(ids.len(), n, "distinct events");
     assert_eq!(jobs.len(), n, "every job");
+    assert_eq!(raw, n, "no repeats");
     assert!(
         env.next_on(&env.names.dead(), Duration::from_millis(200))
             .await
             .is_none(),
         "nothing dead-lettered"
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_away_is_a_transient_failure_retried_then_dead_lettered() {
+    let dead_redis = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redis = format!("redis://127.0.0.1:{dead_redis}/");
+    let mut env = TestEnv::new(&[
+        ("COPYDESK_REDIS_URL", redis.as_str()),
+        ("COPYDESK_MAX_ATTEMPTS", "2"),
+    ])
+    .await;
+    env.start_workers();
+    env.publish_job("clean", &bulk_job(1)).await;
+    let m = env
+        .next_on(&env.names.dead(), Duration::from_secs(60))
+        .await
+        .expect("a dead letter after the retries");
+    assert_eq!(
+        header(&m, "x-copydesk-error-kind").as_deref(),
+        Some("redis")
+    );
+    assert_eq!(header(&m, "x-copydesk-stage").as_deref(), Some("dedup"));
+    assert_eq!(
+        shared::amqp::header_u64(
+            m.delivery.properties.headers().as_ref(),
+            "x-copydesk-attempts"
+        ),
+        Some(2)
+    );
+    assert!(
+        env.next_on(&env.out, Duration::from_millis(200))
+            .await
+            .is_none(),
+        "no article without the dedup store"
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copydesk_submit_publishes_files_and_urls_as_a_crawler_would() {
+    let mut env = TestEnv::new(&[]).await;
+    env.start_workers();
+    let page = std::fs::read(project_root().join("examples/council-budget.html")).unwrap();
+    let server = PageServer::start(page, "text/html").await;
+    let status = std::process::Command::new(crate::support::worker_binary("copydesk"))
+        .args([
+            "submit",
+            "examples/harbour-ferry.md",
+            "examples/tree-planting-gbk.html",
+            &server.url,
+        ])
+        .envs(env.process_env())
+        .current_dir(project_root())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut titles = Vec::new();
+    for _ in 0..3 {
+        let m = env
+            .next_on(&env.out, Duration::from_secs(30))
+            .await
+            .expect("an event per submitted job");
+        let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+        titles.push(event["title"].as_str().unwrap().to_owned());
+    }
+    titles.sort();
+    assert_eq!(
+        titles,
+        [
+            "Council approves budget with new money for parks",
+            "Harbour ferry returns to service after winter repairs",
+            "春季植树活动在城郊展开"
+        ]
     );
     env.cleanup().await;
 }

@@ -288,3 +288,53 @@ impl TestEnv {
         ]
     }
 }
+
+/// Serves page `n` at `/n`: a distinct small article for every path, for bulk runs.
+pub struct BulkServer {
+    pub base: String,
+    task: JoinHandle<()>,
+}
+
+impl BulkServer {
+    pub async fn start() -> BulkServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    let head = String::from_utf8_lossy(&buf[..n]);
+                    let path = head.split_whitespace().nth(1).unwrap_or("/0");
+                    let page = bulk_page(path.trim_start_matches('/').parse().unwrap_or(0));
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                        page.len()
+                    );
+                    let _ = s.write_all(response.as_bytes()).await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        BulkServer { base, task }
+    }
+}
+
+impl Drop for BulkServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A small article, distinct for every `n`.
+pub fn bulk_page(n: usize) -> String {
+    format!(
+        "<html><head><title>Report number {n}</title></head><body><article><h1>Report number {n}</h1>\
+         <p>The committee published report number {n} on Tuesday, after weeks of hearings, and the findings surprised many observers.</p>\
+         <p>Among its {n} recommendations, the first asks the city to publish every contract above {n} thousand dollars online.</p>\
+         </article></body></html>"
+    )
+}
