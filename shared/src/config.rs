@@ -27,17 +27,18 @@ pub const FETCH_CONNECT_TIMEOUT_SECONDS: &str = "COPYDESK_FETCH_CONNECT_TIMEOUT_
 pub const FETCH_MAX_BYTES: &str = "COPYDESK_FETCH_MAX_BYTES";
 pub const FETCH_MAX_REDIRECTS: &str = "COPYDESK_FETCH_MAX_REDIRECTS";
 pub const USER_AGENT: &str = "COPYDESK_USER_AGENT";
+pub const FETCH_INTERVAL_MS: &str = "COPYDESK_FETCH_INTERVAL_MS";
+pub const FETCH_HOST_INTERVALS: &str = "COPYDESK_FETCH_HOST_INTERVALS";
+pub const FETCH_ROBOTS: &str = "COPYDESK_FETCH_ROBOTS";
+pub const FETCH_ROBOTS_TTL_SECONDS: &str = "COPYDESK_FETCH_ROBOTS_TTL_SECONDS";
+pub const FETCH_ALLOW_ADDRS: &str = "COPYDESK_FETCH_ALLOW_ADDRS";
 pub const LOG_FORMAT: &str = "COPYDESK_LOG_FORMAT";
 
 const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/";
 const DEFAULT_PREFIX: &str = "copydesk";
 const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:9000";
-const DEFAULT_USER_AGENT: &str = concat!(
-    "copydesk/",
-    env!("CARGO_PKG_VERSION"),
-    " (+https://github.com/copydesk)"
-);
+const DEFAULT_USER_AGENT: &str = concat!("copydesk/", env!("CARGO_PKG_VERSION"), " (+https://github.com/copydesk)");
 
 /// Everything a worker is configured with.
 #[derive(Clone)]
@@ -79,6 +80,22 @@ pub struct FetchSettings {
     pub max_bytes: usize,
     pub max_redirects: usize,
     pub user_agent: String,
+    /// Least time between two requests to one host, across all replicas.
+    pub interval: Duration,
+    /// Per-host overrides of `interval` (`news.example.com=250,slow.example.org=5000`).
+    pub host_intervals: Vec<(String, Duration)>,
+    /// Honour robots.txt (and its `Crawl-delay`).
+    pub robots: bool,
+    pub robots_ttl: Duration,
+    /// Exact `ip:port` addresses allowed although not public (an internal mirror; tests).
+    pub allow_addrs: Vec<SocketAddr>,
+}
+
+impl FetchSettings {
+    /// The interval for `host`.
+    pub fn interval_for(&self, host: &str) -> Duration {
+        self.host_intervals.iter().find(|(h, _)| h.eq_ignore_ascii_case(host)).map_or(self.interval, |(_, d)| *d)
+    }
 }
 
 impl fmt::Debug for Settings {
@@ -112,15 +129,9 @@ impl Settings {
     ///
     /// Every variable that is set but invalid.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings, Error> {
-        let vars: HashMap<String, String> = vars
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("COPYDESK_"))
-            .collect();
+        let vars: HashMap<String, String> = vars.into_iter().filter(|(k, _)| k.starts_with("COPYDESK_")).collect();
         let mut errors = Vec::new();
-        let text = |key: &str, default: &str| {
-            vars.get(key)
-                .map_or_else(|| default.to_owned(), |v| v.trim().to_owned())
-        };
+        let text = |key: &str, default: &str| vars.get(key).map_or_else(|| default.to_owned(), |v| v.trim().to_owned());
         let mut number = |key: &str, default: u64, min: u64| -> u64 {
             match vars.get(key).map(|v| v.trim().parse::<u64>()) {
                 None => default,
@@ -140,47 +151,64 @@ impl Settings {
         let pending_ttl = Duration::from_secs(number(PENDING_TTL_SECONDS, 30, 1));
         let delivery_limit = number(DELIVERY_LIMIT, 20, 1) as u32;
         let fetch = FetchSettings {
-            allow_private: vars
-                .get(FETCH_ALLOW_PRIVATE)
-                .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
+            allow_private: vars.get(FETCH_ALLOW_PRIVATE).is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
             timeout: Duration::from_secs(number(FETCH_TIMEOUT_SECONDS, 30, 1)),
             connect_timeout: Duration::from_secs(number(FETCH_CONNECT_TIMEOUT_SECONDS, 10, 1)),
             max_bytes: number(FETCH_MAX_BYTES, 10 * 1024 * 1024, 1024) as usize,
             max_redirects: number(FETCH_MAX_REDIRECTS, 10, 0) as usize,
             user_agent: text(USER_AGENT, DEFAULT_USER_AGENT),
+            interval: Duration::from_millis(number(FETCH_INTERVAL_MS, 1000, 0)),
+            host_intervals: Vec::new(),
+            robots: !vars.get(FETCH_ROBOTS).is_some_and(|v| matches!(v.trim(), "0" | "false" | "no" | "off")),
+            robots_ttl: Duration::from_secs(number(FETCH_ROBOTS_TTL_SECONDS, 3600, 1)),
+            allow_addrs: Vec::new(),
         };
+        let mut fetch = fetch;
+        for item in vars
+            .get(FETCH_HOST_INTERVALS)
+            .map(String::as_str)
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+        {
+            match item.split_once('=').map(|(h, ms)| (h.trim(), ms.trim().parse::<u64>())) {
+                Some((h, Ok(ms))) if !h.is_empty() => {
+                    fetch.host_intervals.push((h.to_owned(), Duration::from_millis(ms)))
+                }
+                _ => errors.push(format!("{FETCH_HOST_INTERVALS} must be host=milliseconds pairs separated by commas")),
+            }
+        }
+        for item in vars
+            .get(FETCH_ALLOW_ADDRS)
+            .map(String::as_str)
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+        {
+            match item.parse::<SocketAddr>() {
+                Ok(a) => fetch.allow_addrs.push(a),
+                Err(_) => errors.push(format!("{FETCH_ALLOW_ADDRS} must be ip:port addresses separated by commas")),
+            }
+        }
         let amqp_url = text(AMQP_URL, DEFAULT_AMQP_URL);
         if !(amqp_url.starts_with("amqp://") || amqp_url.starts_with("amqps://")) {
             errors.push(format!("{AMQP_URL} must start with amqp:// or amqps://"));
         }
         let redis_url = text(REDIS_URL, DEFAULT_REDIS_URL);
-        if ![
-            "redis://",
-            "rediss://",
-            "redis+cluster://",
-            "rediss+cluster://",
-        ]
-        .iter()
-        .any(|s| redis_url.starts_with(s))
+        if !["redis://", "rediss://", "redis+cluster://", "rediss+cluster://"].iter().any(|s| redis_url.starts_with(s))
         {
             errors.push(format!("{REDIS_URL} must start with redis:// or rediss://"));
         }
         let prefix = text(PREFIX, DEFAULT_PREFIX);
-        if prefix.is_empty()
-            || !prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
             errors.push(format!("{PREFIX} must be letters, digits, '-', '_' or '.'"));
         }
-        let http_addr = text(HTTP_ADDR, DEFAULT_HTTP_ADDR)
-            .parse::<SocketAddr>()
-            .unwrap_or_else(|_| {
-                errors.push(format!(
-                    "{HTTP_ADDR} must be an address and port, such as 0.0.0.0:9000"
-                ));
-                DEFAULT_HTTP_ADDR.parse().expect("valid default")
-            });
+        let http_addr = text(HTTP_ADDR, DEFAULT_HTTP_ADDR).parse::<SocketAddr>().unwrap_or_else(|_| {
+            errors.push(format!("{HTTP_ADDR} must be an address and port, such as 0.0.0.0:9000"));
+            DEFAULT_HTTP_ADDR.parse().expect("valid default")
+        });
         let log_json = match vars.get(LOG_FORMAT).map(|v| v.trim().to_ascii_lowercase()) {
             None => false,
             Some(v) if v == "json" => true,
@@ -224,10 +252,7 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -243,22 +268,14 @@ mod tests {
 
     #[test]
     fn every_bad_variable_is_reported() {
-        let err = Settings::from_vars(vars(&[
-            (PREFETCH, "zero"),
-            (AMQP_URL, "http://x"),
-            (PREFIX, "a b"),
-        ]))
-        .unwrap_err();
+        let err =
+            Settings::from_vars(vars(&[(PREFETCH, "zero"), (AMQP_URL, "http://x"), (PREFIX, "a b")])).unwrap_err();
         assert_eq!(err.0.len(), 3, "{err}");
     }
 
     #[test]
     fn credentials_never_reach_debug_or_host() {
-        let s = Settings::from_vars(vars(&[(
-            AMQP_URL,
-            "amqps://user:secret@broker.example:5671/vh",
-        )]))
-        .unwrap();
+        let s = Settings::from_vars(vars(&[(AMQP_URL, "amqps://user:secret@broker.example:5671/vh")])).unwrap();
         assert!(!format!("{s:?}").contains("secret"));
         assert_eq!(Settings::host_of(&s.amqp_url), "broker.example:5671");
     }

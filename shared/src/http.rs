@@ -27,15 +27,11 @@ pub struct Health {
 
 impl Health {
     pub fn new(needs_redis: bool) -> Health {
-        Health {
-            needs_redis,
-            ..Health::default()
-        }
+        Health { needs_redis, ..Health::default() }
     }
 
     pub fn ready(&self) -> bool {
-        self.broker.load(Ordering::Relaxed)
-            && (!self.needs_redis || self.redis.load(Ordering::Relaxed))
+        self.broker.load(Ordering::Relaxed) && (!self.needs_redis || self.redis.load(Ordering::Relaxed))
     }
 
     pub fn set_broker(&self, up: bool, metrics: &Metrics) {
@@ -74,9 +70,7 @@ pub async fn serve(
             let mut head = Vec::with_capacity(512);
             let mut buf = [0u8; 1024];
             let complete = loop {
-                match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
-                    .await
-                {
+                match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await {
                     Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break false,
                     Ok(Ok(n)) => head.extend_from_slice(&buf[..n]),
                 }
@@ -91,26 +85,14 @@ pub async fn serve(
             let mut parts = line.split_whitespace();
             let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             let (status, content_type, body) = if !complete {
-                (
-                    "431 Request Header Fields Too Large",
-                    "text/plain",
-                    String::new(),
-                )
+                ("431 Request Header Fields Too Large", "text/plain", String::new())
             } else if method != "GET" {
-                (
-                    "405 Method Not Allowed",
-                    "text/plain",
-                    "GET only\n".to_owned(),
-                )
+                ("405 Method Not Allowed", "text/plain", "GET only\n".to_owned())
             } else {
                 match path.split('?').next().unwrap_or("") {
                     "/healthz" => ("200 OK", "text/plain", "ok\n".to_owned()),
                     "/readyz" if health.ready() => ("200 OK", "text/plain", "ready\n".to_owned()),
-                    "/readyz" => (
-                        "503 Service Unavailable",
-                        "text/plain",
-                        "not ready\n".to_owned(),
-                    ),
+                    "/readyz" => ("503 Service Unavailable", "text/plain", "not ready\n".to_owned()),
                     "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
                     _ => ("404 Not Found", "text/plain", "not found\n".to_owned()),
                 }

@@ -40,11 +40,7 @@ pub enum JobError {
     #[error("job lacks the required field `{0}`")]
     Missing(&'static str),
     #[error("field `{field}` must be {expected}, not {found}")]
-    WrongType {
-        field: String,
-        expected: &'static str,
-        found: &'static str,
-    },
+    WrongType { field: String, expected: &'static str, found: &'static str },
     #[error("field `content_type` is `{0}`; supported are `text/html` and `text/markdown`")]
     UnsupportedContentType(String),
 }
@@ -109,8 +105,7 @@ impl Job {
         let text = std::str::from_utf8(body).map_err(|e| JobError::NotUtf8(e.to_string()))?;
         // serde_json refuses nesting deeper than 128 levels, so a hostile body cannot
         // exhaust the stack.
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| JobError::NotJson(e.to_string()))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| JobError::NotJson(e.to_string()))?;
         let Value::Object(map) = value else {
             return Err(JobError::NotObject(kind(&value)));
         };
@@ -142,23 +137,12 @@ impl Job {
             _ => {}
         }
         if let Some(ct) = &content_type {
-            let essence = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
+            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
             if essence != CONTENT_TYPE_HTML && essence != CONTENT_TYPE_MARKDOWN {
                 return Err(JobError::UnsupportedContentType(ct.clone()));
             }
         }
-        Ok(Job {
-            url,
-            content,
-            content_type,
-            id,
-            metadata,
-        })
+        Ok(Job { url, content, content_type, id, metadata })
     }
 }
 
@@ -174,19 +158,11 @@ fn kind(value: &Value) -> &'static str {
 }
 
 fn wrong_type(field: &str, expected: &'static str, found: &Value) -> JobError {
-    JobError::WrongType {
-        field: field.to_owned(),
-        expected,
-        found: kind(found),
-    }
+    JobError::WrongType { field: field.to_owned(), expected, found: kind(found) }
 }
 
 /// A string field; absent and `null` both mean "not given".
-fn opt_string(
-    map: &Map<String, Value>,
-    key: &str,
-    field: &str,
-) -> Result<Option<String>, JobError> {
+fn opt_string(map: &Map<String, Value>, key: &str, field: &str) -> Result<Option<String>, JobError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -256,16 +232,8 @@ impl ArticleEvent {
     /// The event's routing key on `P.articles`: `article.<language>.<site>`, or
     /// `duplicate.<language>.<site>` when `duplicate_of` is set.
     pub fn routing_key(&self) -> String {
-        let kind = if self.duplicate_of.is_some() {
-            "duplicate"
-        } else {
-            "article"
-        };
-        let language = if self.language.is_empty() {
-            "und"
-        } else {
-            self.language.as_str()
-        };
+        let kind = if self.duplicate_of.is_some() { "duplicate" } else { "article" };
+        let language = if self.language.is_empty() { "und" } else { self.language.as_str() };
         format!("{kind}.{language}.{}", site_key(self.site.as_deref()))
     }
 }
@@ -278,15 +246,7 @@ pub fn site_key(site: Option<&str>) -> String {
         return "unknown".to_owned();
     };
     let host = host.strip_prefix("www.").unwrap_or(host);
-    host.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '_' }).collect()
 }
 
 #[cfg(test)]
@@ -305,72 +265,38 @@ mod tests {
 
     #[test]
     fn missing_and_mistyped_fields_are_named() {
-        assert_eq!(
-            Job::parse(br#"{"url":"http://x"}"#, Stage::Clean),
-            Err(JobError::Missing("content"))
-        );
-        assert_eq!(
-            Job::parse(br#"{"content":"x"}"#, Stage::Fetch),
-            Err(JobError::Missing("url"))
-        );
-        let err =
-            Job::parse(br#"{"content":"x","metadata":{"title":5}}"#, Stage::Clean).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "field `metadata.title` must be a string, not a number"
-        );
+        assert_eq!(Job::parse(br#"{"url":"http://x"}"#, Stage::Clean), Err(JobError::Missing("content")));
+        assert_eq!(Job::parse(br#"{"content":"x"}"#, Stage::Fetch), Err(JobError::Missing("url")));
+        let err = Job::parse(br#"{"content":"x","metadata":{"title":5}}"#, Stage::Clean).unwrap_err();
+        assert_eq!(err.to_string(), "field `metadata.title` must be a string, not a number");
         let err = Job::parse(br#"{"content":7}"#, Stage::Clean).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "field `content` must be a string, not a number"
-        );
+        assert_eq!(err.to_string(), "field `content` must be a string, not a number");
     }
 
     #[test]
     fn non_json_non_object_and_non_utf8_are_refused() {
-        assert!(matches!(
-            Job::parse(b"{not json", Stage::Clean),
-            Err(JobError::NotJson(_))
-        ));
-        assert_eq!(
-            Job::parse(b"[1]", Stage::Clean),
-            Err(JobError::NotObject("an array"))
-        );
-        assert!(matches!(
-            Job::parse(b"\xff\xfe{}", Stage::Clean),
-            Err(JobError::NotUtf8(_))
-        ));
+        assert!(matches!(Job::parse(b"{not json", Stage::Clean), Err(JobError::NotJson(_))));
+        assert_eq!(Job::parse(b"[1]", Stage::Clean), Err(JobError::NotObject("an array")));
+        assert!(matches!(Job::parse(b"\xff\xfe{}", Stage::Clean), Err(JobError::NotUtf8(_))));
     }
 
     #[test]
     fn deeply_nested_json_is_refused_without_overflow() {
         let body = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert!(matches!(
-            Job::parse(body.as_bytes(), Stage::Clean),
-            Err(JobError::NotJson(_))
-        ));
+        assert!(matches!(Job::parse(body.as_bytes(), Stage::Clean), Err(JobError::NotJson(_))));
     }
 
     #[test]
     fn unsupported_content_type_is_refused() {
-        let err = Job::parse(
-            br#"{"content":"x","content_type":"application/pdf"}"#,
-            Stage::Clean,
-        );
+        let err = Job::parse(br#"{"content":"x","content_type":"application/pdf"}"#, Stage::Clean);
         assert!(matches!(err, Err(JobError::UnsupportedContentType(_))));
-        let ok = Job::parse(
-            br#"{"content":"x","content_type":"text/html; charset=utf-8"}"#,
-            Stage::Clean,
-        );
+        let ok = Job::parse(br#"{"content":"x","content_type":"text/html; charset=utf-8"}"#, Stage::Clean);
         assert!(ok.is_ok());
     }
 
     #[test]
     fn site_key_follows_the_contract() {
-        assert_eq!(
-            site_key(Some("www.finance.sina.com.cn")),
-            "finance_sina_com_cn"
-        );
+        assert_eq!(site_key(Some("www.finance.sina.com.cn")), "finance_sina_com_cn");
         assert_eq!(site_key(Some("Example.COM")), "example_com");
         assert_eq!(site_key(Some("a*b#c")), "a_b_c");
         assert_eq!(site_key(None), "unknown");

@@ -10,9 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
-const BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
+const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -37,61 +35,21 @@ pub struct Metrics {
 }
 
 const HELP: &[(&str, &str, &str)] = &[
-    (
-        "copydesk_messages_total",
-        "counter",
-        "Messages handled, by stage and outcome.",
-    ),
-    (
-        "copydesk_stage_duration_seconds",
-        "histogram",
-        "Time from delivery to settlement, by stage.",
-    ),
-    (
-        "copydesk_in_flight",
-        "gauge",
-        "Messages being handled now, by stage.",
-    ),
-    (
-        "copydesk_redis_duration_seconds",
-        "histogram",
-        "Time for a Redis command to answer, by command.",
-    ),
+    ("copydesk_messages_total", "counter", "Messages handled, by stage and outcome."),
+    ("copydesk_stage_duration_seconds", "histogram", "Time from delivery to settlement, by stage."),
+    ("copydesk_in_flight", "gauge", "Messages being handled now, by stage."),
+    ("copydesk_redis_duration_seconds", "histogram", "Time for a Redis command to answer, by command."),
     (
         "copydesk_retries_total",
         "counter",
         "Messages sent to a delay queue for another attempt, by stage and error kind.",
     ),
-    (
-        "copydesk_dead_letters_total",
-        "counter",
-        "Messages dead-lettered, by stage and error kind.",
-    ),
-    (
-        "copydesk_duplicates_total",
-        "counter",
-        "Articles recognised as already seen.",
-    ),
-    (
-        "copydesk_articles_total",
-        "counter",
-        "New articles published.",
-    ),
-    (
-        "copydesk_reconnects_total",
-        "counter",
-        "Connections re-established, by service.",
-    ),
-    (
-        "copydesk_ready",
-        "gauge",
-        "1 when connected to everything the worker needs.",
-    ),
-    (
-        "copydesk_fetch_responses_total",
-        "counter",
-        "HTTP responses received by the fetcher, by status class.",
-    ),
+    ("copydesk_dead_letters_total", "counter", "Messages dead-lettered, by stage and error kind."),
+    ("copydesk_duplicates_total", "counter", "Articles recognised as already seen."),
+    ("copydesk_articles_total", "counter", "New articles published."),
+    ("copydesk_reconnects_total", "counter", "Connections re-established, by service."),
+    ("copydesk_ready", "gauge", "1 when connected to everything the worker needs."),
+    ("copydesk_fetch_responses_total", "counter", "HTTP responses received by the fetcher, by status class."),
 ];
 
 fn labels(pairs: &[(&'static str, &str)]) -> Labels {
@@ -137,11 +95,7 @@ impl Metrics {
     /// The value of a counter, for tests.
     pub fn counter(&self, name: &'static str, pairs: &[(&'static str, &str)]) -> f64 {
         let inner = self.inner.lock().expect("metrics lock");
-        inner
-            .counters
-            .get(&(name, labels(pairs)))
-            .copied()
-            .unwrap_or(0.0)
+        inner.counters.get(&(name, labels(pairs))).copied().unwrap_or(0.0)
     }
 
     /// The Prometheus text exposition of every metric.
@@ -160,18 +114,9 @@ impl Metrics {
                     continue;
                 }
                 for (bound, count) in BUCKETS.iter().zip(&h.counts) {
-                    let _ = writeln!(
-                        out,
-                        "{name}_bucket{} {count}",
-                        render_labels(l, Some(&bound.to_string()))
-                    );
+                    let _ = writeln!(out, "{name}_bucket{} {count}", render_labels(l, Some(&bound.to_string())));
                 }
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{} {}",
-                    render_labels(l, Some("+Inf")),
-                    h.count
-                );
+                let _ = writeln!(out, "{name}_bucket{} {}", render_labels(l, Some("+Inf")), h.count);
                 let _ = writeln!(out, "{name}_sum{} {}", render_labels(l, None), h.sum);
                 let _ = writeln!(out, "{name}_count{} {}", render_labels(l, None), h.count);
             }
@@ -181,18 +126,12 @@ impl Metrics {
 }
 
 fn render_labels(labels: &Labels, le: Option<&str>) -> String {
-    let mut parts: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect();
+    let mut parts: Vec<String> =
+        labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
     if let Some(le) = le {
         parts.push(format!("le=\"{le}\""));
     }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", parts.join(","))
-    }
+    if parts.is_empty() { String::new() } else { format!("{{{}}}", parts.join(",")) }
 }
 
 #[cfg(test)]
@@ -202,41 +141,16 @@ mod tests {
     #[test]
     fn exposition_has_counters_gauges_and_histograms() {
         let m = Metrics::default();
-        m.inc(
-            "copydesk_messages_total",
-            &[("stage", "clean"), ("outcome", "done")],
-        );
-        m.inc(
-            "copydesk_messages_total",
-            &[("stage", "clean"), ("outcome", "done")],
-        );
+        m.inc("copydesk_messages_total", &[("stage", "clean"), ("outcome", "done")]);
+        m.inc("copydesk_messages_total", &[("stage", "clean"), ("outcome", "done")]);
         m.set("copydesk_ready", &[], 1.0);
-        m.observe(
-            "copydesk_stage_duration_seconds",
-            &[("stage", "clean")],
-            Duration::from_millis(3),
-        );
+        m.observe("copydesk_stage_duration_seconds", &[("stage", "clean")], Duration::from_millis(3));
         let text = m.render();
-        assert!(
-            text.contains("copydesk_messages_total{stage=\"clean\",outcome=\"done\"} 2"),
-            "{text}"
-        );
+        assert!(text.contains("copydesk_messages_total{stage=\"clean\",outcome=\"done\"} 2"), "{text}");
         assert!(text.contains("copydesk_ready 1"));
-        assert!(
-            text.contains("copydesk_stage_duration_seconds_bucket{stage=\"clean\",le=\"0.005\"} 1")
-        );
-        assert!(
-            text.contains(
-                "copydesk_stage_duration_seconds_bucket{stage=\"clean\",le=\"0.0025\"} 0"
-            )
-        );
+        assert!(text.contains("copydesk_stage_duration_seconds_bucket{stage=\"clean\",le=\"0.005\"} 1"));
+        assert!(text.contains("copydesk_stage_duration_seconds_bucket{stage=\"clean\",le=\"0.0025\"} 0"));
         assert!(text.contains("copydesk_stage_duration_seconds_count{stage=\"clean\"} 1"));
-        assert_eq!(
-            m.counter(
-                "copydesk_messages_total",
-                &[("stage", "clean"), ("outcome", "done")]
-            ),
-            2.0
-        );
+        assert_eq!(m.counter("copydesk_messages_total", &[("stage", "clean"), ("outcome", "done")]), 2.0);
     }
 }

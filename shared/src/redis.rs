@@ -42,10 +42,7 @@ impl Redis {
     ///
     /// When the URL is not a Redis URL.
     pub fn new(url: &str) -> ::redis::RedisResult<Redis> {
-        Ok(Redis {
-            client: Client::open(url)?,
-            connection: Arc::new(Mutex::new(None)),
-        })
+        Ok(Redis { client: Client::open(url)?, connection: Arc::new(Mutex::new(None)) })
     }
 
     async fn connection(&self) -> ::redis::RedisResult<ConnectionManager> {
@@ -60,9 +57,7 @@ impl Redis {
         let connecting = self.client.get_connection_manager_with_config(config);
         let c = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
-            .map_err(|_| {
-                ::redis::RedisError::from((::redis::ErrorKind::Io, "connecting to Redis timed out"))
-            })??;
+            .map_err(|_| ::redis::RedisError::from((::redis::ErrorKind::Io, "connecting to Redis timed out")))??;
         *slot = Some(c.clone());
         Ok(c)
     }
@@ -72,10 +67,7 @@ impl Redis {
     /// When the server does not answer.
     pub async fn ping(&self) -> ::redis::RedisResult<()> {
         let mut c = self.connection().await?;
-        ::redis::cmd("PING")
-            .query_async::<String>(&mut c)
-            .await
-            .map(|_| ())
+        ::redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ())
     }
 
     /// Claims `key` with `token` for `ttl`, or reports who has it.
@@ -83,12 +75,7 @@ impl Redis {
     /// # Errors
     ///
     /// When Redis cannot be reached: a transient failure.
-    pub async fn claim(
-        &self,
-        key: &str,
-        token: &str,
-        ttl: Duration,
-    ) -> ::redis::RedisResult<Claim> {
+    pub async fn claim(&self, key: &str, token: &str, ttl: Duration) -> ::redis::RedisResult<Claim> {
         let mut c = self.connection().await?;
         let previous: Option<String> = ::redis::cmd("SET")
             .arg(key)
@@ -114,12 +101,7 @@ impl Redis {
     /// # Errors
     ///
     /// When Redis cannot be reached.
-    pub async fn complete(
-        &self,
-        key: &str,
-        value: &str,
-        ttl: Duration,
-    ) -> ::redis::RedisResult<()> {
+    pub async fn complete(&self, key: &str, value: &str, ttl: Duration) -> ::redis::RedisResult<()> {
         let mut c = self.connection().await?;
         c.set_ex(key, value, ttl.as_secs().max(1)).await
     }
@@ -135,11 +117,59 @@ impl Redis {
         let script = Script::new(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
         );
-        script
+        script.key(key).arg(token).invoke_async::<i64>(&mut c).await.map(|_| ())
+    }
+
+    /// Reserves the next request slot for a host: the slots of all replicas are spaced by
+    /// `interval`, timed by the Redis server's clock so that replicas with skewed clocks agree.
+    /// Returns how long to wait for the reserved slot, or `None` (nothing reserved) when that
+    /// would be longer than `max_wait`.
+    ///
+    /// # Errors
+    ///
+    /// When Redis cannot be reached.
+    pub async fn reserve_slot(
+        &self,
+        key: &str,
+        interval: Duration,
+        max_wait: Duration,
+    ) -> ::redis::RedisResult<Option<Duration>> {
+        let mut c = self.connection().await?;
+        let script = Script::new(
+            "local t = redis.call('TIME') \
+             local now = t[1] * 1000 + math.floor(t[2] / 1000) \
+             local nxt = tonumber(redis.call('GET', KEYS[1]) or '0') \
+             local slot = math.max(now, nxt) \
+             if slot - now > tonumber(ARGV[2]) then return -1 end \
+             redis.call('SET', KEYS[1], slot + tonumber(ARGV[1]), 'PX', tonumber(ARGV[1]) * 2 + 60000) \
+             return slot - now",
+        );
+        let wait: i64 = script
             .key(key)
-            .arg(token)
-            .invoke_async::<i64>(&mut c)
-            .await
-            .map(|_| ())
+            .arg(interval.as_millis() as u64)
+            .arg(max_wait.as_millis() as u64)
+            .invoke_async(&mut c)
+            .await?;
+        Ok((wait >= 0).then(|| Duration::from_millis(wait as u64)))
+    }
+
+    /// A cached value, if present.
+    ///
+    /// # Errors
+    ///
+    /// When Redis cannot be reached.
+    pub async fn get(&self, key: &str) -> ::redis::RedisResult<Option<String>> {
+        let mut c = self.connection().await?;
+        c.get(key).await
+    }
+
+    /// Caches `value` under `key` for `ttl`.
+    ///
+    /// # Errors
+    ///
+    /// When Redis cannot be reached.
+    pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> ::redis::RedisResult<()> {
+        let mut c = self.connection().await?;
+        c.set_ex(key, value, ttl.as_secs().max(1)).await
     }
 }

@@ -67,11 +67,7 @@ impl Fingerprint {
     pub fn of(text: &str) -> Fingerprint {
         let normalized = normalize(text);
         let id = to_hex(&Sha256::digest(normalized.as_bytes()));
-        Fingerprint {
-            content_hash: format!("sha256:{id}"),
-            id,
-            simhash: simhash_normalized(&normalized),
-        }
+        Fingerprint { content_hash: format!("sha256:{id}"), id, simhash: simhash_normalized(&normalized) }
     }
 
     /// SimHash as the contract writes it: 16 lowercase hex digits.
@@ -120,10 +116,7 @@ pub fn tokens(normalized: &str) -> Vec<&str> {
 
 /// The shingle size for a token stream: 4 for mostly-CJK text, 3 for word text.
 fn shingle_size(tokens: &[&str]) -> usize {
-    let cjk = tokens
-        .iter()
-        .filter(|t| t.chars().next().is_some_and(is_cjk))
-        .count();
+    let cjk = tokens.iter().filter(|t| t.chars().next().is_some_and(is_cjk)).count();
     if cjk * 2 > tokens.len() { 4 } else { 3 }
 }
 
@@ -164,10 +157,7 @@ fn simhash_normalized(normalized: &str) -> u64 {
             if h >> bit & 1 == 1 { *w += 1 } else { *w -= 1 }
         }
     }
-    weights.iter().enumerate().fold(
-        0u64,
-        |acc, (bit, w)| if *w > 0 { acc | 1 << bit } else { acc },
-    )
+    weights.iter().enumerate().fold(0u64, |acc, (bit, w)| if *w > 0 { acc | 1 << bit } else { acc })
 }
 
 /// SimHash as the contract writes it: 16 lowercase hex digits.
@@ -271,10 +261,7 @@ mod tests {
         let d_near = (simhash(base) ^ simhash(&near)).count_ones();
         let d_other = (simhash(base) ^ simhash(other)).count_ones();
         assert!(d_near <= 10, "near copy differs by {d_near} bits");
-        assert!(
-            d_other >= 20,
-            "unrelated text differs by only {d_other} bits"
-        );
+        assert!(d_other >= 20, "unrelated text differs by only {d_other} bits");
         assert_eq!(simhash_hex(base).len(), 16);
         assert_eq!(simhash(""), 0);
     }

@@ -33,20 +33,8 @@ pub async fn run<H: Handler>(
         .await
         .with_context(|| format!("binding the health endpoint on {}", settings.http_addr))?;
     info!(stage = handler.stage(), addr = %listener.local_addr()?, "Worker starting.");
-    let http_task = tokio::spawn(http::serve(
-        listener,
-        health.clone(),
-        metrics.clone(),
-        stop.clone(),
-    ));
-    let watch_task = redis.map(|r| {
-        tokio::spawn(watch_redis(
-            r,
-            health.clone(),
-            metrics.clone(),
-            stop.clone(),
-        ))
-    });
+    let http_task = tokio::spawn(http::serve(listener, health.clone(), metrics.clone(), stop.clone()));
+    let watch_task = redis.map(|r| tokio::spawn(watch_redis(r, health.clone(), metrics.clone(), stop.clone())));
     amqp::consume(settings, handler, health, metrics, stop.clone()).await?;
     stop.cancel();
     let _ = http_task.await;
@@ -58,12 +46,7 @@ pub async fn run<H: Handler>(
 }
 
 /// Pings Redis every second, for `/readyz`.
-async fn watch_redis(
-    redis: Redis,
-    health: Arc<Health>,
-    metrics: Arc<Metrics>,
-    stop: CancellationToken,
-) {
+async fn watch_redis(redis: Redis, health: Arc<Health>, metrics: Arc<Metrics>, stop: CancellationToken) {
     let mut was_up = None;
     while !stop.is_cancelled() {
         let up = redis.ping().await.is_ok();

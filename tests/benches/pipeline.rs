@@ -24,16 +24,7 @@ impl Handler for Relay {
     }
 
     async fn handle(&self, message: &Incoming, broker: &Broker) -> Outcome {
-        match broker
-            .publish(
-                &broker.names.articles(),
-                "relay",
-                &message.body,
-                json_properties(),
-                true,
-            )
-            .await
-        {
+        match broker.publish(&broker.names.articles(), "relay", &message.body, json_properties(), true).await {
             Ok(()) => Outcome::Done,
             Err(e) => Outcome::Retry(Failure::new("publish", e.to_string())),
         }
@@ -43,14 +34,8 @@ impl Handler for Relay {
 fn settings(prefix: &str) -> Settings {
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
     Settings::from_vars([
-        (
-            "COPYDESK_AMQP_URL".to_owned(),
-            env("COPYDESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-        ),
-        (
-            "COPYDESK_REDIS_URL".to_owned(),
-            env("COPYDESK_REDIS_URL", "redis://127.0.0.1:6379/"),
-        ),
+        ("COPYDESK_AMQP_URL".to_owned(), env("COPYDESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")),
+        ("COPYDESK_REDIS_URL".to_owned(), env("COPYDESK_REDIS_URL", "redis://127.0.0.1:6379/")),
         ("COPYDESK_PREFIX".to_owned(), prefix.to_owned()),
         ("COPYDESK_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
         ("COPYDESK_PREFETCH".to_owned(), "64".to_owned()),
@@ -79,17 +64,12 @@ struct Stage {
 
 async fn prepare(prefix: &str) -> Stage {
     let s = settings(prefix);
-    let broker = Broker::connect(&s, "copydesk-bench")
-        .await
-        .expect("RabbitMQ");
+    let broker = Broker::connect(&s, "copydesk-bench").await.expect("RabbitMQ");
     let ch = broker.connection.create_channel().await.unwrap();
     let out = format!("{prefix}.bench-out");
     ch.queue_declare(
         out.as_str().into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
+        QueueDeclareOptions { durable: true, ..Default::default() },
         FieldTable::default(),
     )
     .await
@@ -109,14 +89,7 @@ async fn prepare(prefix: &str) -> Stage {
 async fn count(broker: &Broker, queue: &str) -> u32 {
     let ch = broker.connection.create_channel().await.unwrap();
     let q = ch
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
+        .queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
         .await
         .unwrap();
     let _ = ch.close(200, "".into()).await;
@@ -126,10 +99,7 @@ async fn count(broker: &Broker, queue: &str) -> u32 {
 /// Publishes `bodies` to `stage` on `P.jobs`, one confirmed publish after another.
 async fn preload(broker: &Broker, stage: &str, bodies: Vec<Vec<u8>>) {
     for b in bodies {
-        broker
-            .publish(&broker.names.jobs(), stage, &b, json_properties(), true)
-            .await
-            .unwrap();
+        broker.publish(&broker.names.jobs(), stage, &b, json_properties(), true).await.unwrap();
     }
 }
 
@@ -148,18 +118,9 @@ async fn take_all(broker: &Broker, queue: &str, n: usize) -> Vec<Vec<u8>> {
     use futures_lite::StreamExt;
     use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
     let ch = broker.connection.create_channel().await.unwrap();
-    ch.basic_qos(1000, BasicQosOptions::default())
-        .await
-        .unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            queue.into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    ch.basic_qos(1000, BasicQosOptions::default()).await.unwrap();
+    let mut consumer =
+        ch.basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default()).await.unwrap();
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let d = consumer.next().await.unwrap().unwrap();
@@ -181,9 +142,7 @@ async fn cleanup(stage: Stage) {
         }
     }
     for q in queues {
-        let _ = ch
-            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-            .await;
+        let _ = ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
     }
     stage.broker.close().await;
 }
@@ -205,16 +164,12 @@ fn spawn_on(binary: &str, prefix: &str, http: &str) -> Child {
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!("{binary}: {e} (build with `cargo build --release --workspace --bins`)")
-        })
+        .unwrap_or_else(|e| panic!("{binary}: {e} (build with `cargo build --release --workspace --bins`)"))
 }
 
 async fn scrape(port: u16) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").await.unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
@@ -223,8 +178,7 @@ async fn scrape(port: u16) -> String {
 
 /// Peak resident memory of a process, in MB.
 fn peak_mb(child: &Child) -> f64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     status
         .lines()
         .find(|l| l.starts_with("VmHWM:"))
@@ -237,52 +191,27 @@ fn peak_mb(child: &Child) -> f64 {
 /// CPU seconds this process has used.
 fn self_cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
 }
 
 /// CPU seconds a process has used (user + system).
 fn cpu_seconds(child: &Child) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
 }
 
 fn main() {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(20_000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(20_000);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let tag = format!("{:08x}", fastrand::u32(..));
         let jobs: Vec<Vec<u8>> = (0..n).map(clean_job).collect();

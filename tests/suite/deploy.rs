@@ -12,11 +12,7 @@ fn compose_file_is_valid() {
         .current_dir(project_root())
         .output()
         .expect("docker-compose is installed (ops/test.sh installs Debian's package)");
-    assert!(
-        out.status.success(),
-        "docker-compose config: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "docker-compose config: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -28,17 +24,8 @@ fn compose_services_build_from_the_project_dockerfile() {
         .unwrap();
     let config = String::from_utf8_lossy(&out.stdout);
     assert!(config.contains("dockerfile: Dockerfile"), "{config}");
-    for service in [
-        "rabbitmq:",
-        "redis:",
-        "otel-collector:",
-        "jaeger:",
-        "copydesk:",
-    ] {
-        assert!(
-            config.contains(service),
-            "service {service} missing:\n{config}"
-        );
+    for service in ["rabbitmq:", "redis:", "otel-collector:", "jaeger:", "copydesk:"] {
+        assert!(config.contains(service), "service {service} missing:\n{config}");
     }
 }
 
@@ -51,33 +38,21 @@ fn every_worker_in_compose_runs_a_binary_the_image_holds() {
         .unwrap();
     let config = String::from_utf8_lossy(&out.stdout);
     for binary in ["copydesk-fetch", "copydesk-clean", "copydesk-dedup"] {
-        assert!(
-            config.contains(&format!("- {binary}")),
-            "a service runs {binary}:\n{config}"
-        );
+        assert!(config.contains(&format!("- {binary}")), "a service runs {binary}:\n{config}");
     }
-    assert!(
-        config.contains("appendonly"),
-        "Redis keeps the dedup store on disk (AOF)"
-    );
+    assert!(config.contains("appendonly"), "Redis keeps the dedup store on disk (AOF)");
 }
 
 #[test]
 fn dockerfile_builds_the_binaries_the_readme_runs() {
     let dockerfile = std::fs::read_to_string(project_root().join("Dockerfile")).unwrap();
     let readme = std::fs::read_to_string(project_root().join("README.md")).unwrap();
-    assert!(
-        readme.contains("cargo run --release -p copydesk --"),
-        "README runs the copydesk package"
-    );
+    assert!(readme.contains("cargo run --release -p copydesk --"), "README runs the copydesk package");
     assert!(
         dockerfile.contains("cargo build --release --locked -p copydesk"),
         "Dockerfile builds the copydesk package"
     );
-    assert!(
-        dockerfile.contains("USER copydesk"),
-        "the runtime image runs as a non-root user"
-    );
+    assert!(dockerfile.contains("USER copydesk"), "the runtime image runs as a non-root user");
     // Every workspace member (and the lock file) goes into the build stage.
     let copied: Vec<&str> = dockerfile
         .lines()
@@ -85,9 +60,6 @@ fn dockerfile_builds_the_binaries_the_readme_runs() {
         .flat_map(|l| l.split_whitespace().skip(1))
         .collect();
     for path in ["Cargo.toml", "Cargo.lock", "shared", "workers", "tests"] {
-        assert!(
-            copied.contains(&path),
-            "Dockerfile copies {path}: {copied:?}"
-        );
+        assert!(copied.contains(&path), "Dockerfile copies {path}: {copied:?}");
     }
 }

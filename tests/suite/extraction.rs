@@ -13,13 +13,7 @@ fn english_benchmark_f1_is_at_least_0_970() {
     let report = evaluate(&corpus("scrapinghub-aeb"), "auto").unwrap();
     assert_eq!(report.pages.len(), 181);
     let m = &report.metrics;
-    assert!(
-        m.f1 >= 0.970,
-        "AEB F1 {:.4} (P {:.4}, R {:.4})",
-        m.f1,
-        m.precision,
-        m.recall
-    );
+    assert!(m.f1 >= 0.970, "AEB F1 {:.4} (P {:.4}, R {:.4})", m.f1, m.precision, m.recall);
 }
 
 #[test]
@@ -27,13 +21,7 @@ fn chinese_set_f1_is_at_least_0_970() {
     let report = evaluate(&corpus("cwce-zh-dev"), "auto").unwrap();
     assert_eq!(report.pages.len(), 30);
     let m = &report.metrics;
-    assert!(
-        m.f1 >= 0.970,
-        "CWCE F1 {:.4} (P {:.4}, R {:.4})",
-        m.f1,
-        m.precision,
-        m.recall
-    );
+    assert!(m.f1 >= 0.970, "CWCE F1 {:.4} (P {:.4}, R {:.4})", m.f1, m.precision, m.recall);
 }
 
 #[test]
@@ -51,38 +39,18 @@ fn our_metric_agrees_with_the_reference_scorer() {
         std::fs::write(&predictions, serde_json::to_vec(&map).unwrap()).unwrap();
         let out = Command::new("python3")
             .arg(project_root().join("../shared/tools/extract-eval/eval.py"))
-            .args([
-                "--corpus",
-                corpus(name).to_str().unwrap(),
-                "--n-bootstrap",
-                "2",
-            ])
-            .args([
-                "--predictions",
-                predictions.to_str().unwrap(),
-                "--out-json",
-                summary.to_str().unwrap(),
-            ])
+            .args(["--corpus", corpus(name).to_str().unwrap(), "--n-bootstrap", "2"])
+            .args(["--predictions", predictions.to_str().unwrap(), "--out-json", summary.to_str().unwrap()])
             .output()
             .expect("python3 runs the reference scorer");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let reference: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let reference: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
         let q = &reference["quality"];
-        for (ours, key) in [
-            (report.metrics.f1, "f1"),
-            (report.metrics.precision, "precision"),
-            (report.metrics.recall, "recall"),
-        ] {
+        for (ours, key) in
+            [(report.metrics.f1, "f1"), (report.metrics.precision, "precision"), (report.metrics.recall, "recall")]
+        {
             let theirs = q[key].as_f64().unwrap();
-            assert!(
-                (ours - theirs).abs() < 1e-9,
-                "{name} {key}: ours {ours}, reference {theirs}"
-            );
+            assert!((ours - theirs).abs() < 1e-9, "{name} {key}: ours {ours}, reference {theirs}");
         }
     }
 }

@@ -13,10 +13,7 @@ const SINA_URL: &str = "https://finance.sina.com.cn/china/2022-08-02/doc-imizmsc
 
 fn seed_job(id: &str) -> Vec<u8> {
     let seed = std::fs::read_to_string(corpus("seed/000_2fd2c59e8df45501.txt")).unwrap();
-    serde_json::to_vec(
-        &json!({"id": id, "url": SINA_URL, "content": seed, "content_type": "text/markdown"}),
-    )
-    .unwrap()
+    serde_json::to_vec(&json!({"id": id, "url": SINA_URL, "content": seed, "content_type": "text/markdown"})).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,67 +22,32 @@ async fn seed_gives_one_article_then_one_duplicate() {
     env.start_workers();
     env.publish_job("clean", &seed_job("crawler-1")).await;
 
-    let m = env
-        .next_on(&env.out, Duration::from_secs(30))
-        .await
-        .expect("an article event");
-    assert_eq!(
-        m.delivery.routing_key.as_str(),
-        "article.zh.finance_sina_com_cn"
-    );
+    let m = env.next_on(&env.out, Duration::from_secs(30)).await.expect("an article event");
+    assert_eq!(m.delivery.routing_key.as_str(), "article.zh.finance_sina_com_cn");
     let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
     let props = &m.delivery.properties;
     assert_eq!(event["schema"], "copydesk.article.v1");
-    assert_eq!(
-        event["title"],
-        "山西河曲人口小县机构改革基本完成：36个党政机构精简为22个"
-    );
+    assert_eq!(event["title"], "山西河曲人口小县机构改革基本完成：36个党政机构精简为22个");
     assert_eq!(event["job_id"], "crawler-1");
     assert_eq!(event["site"], "finance.sina.com.cn");
     assert!(event["duplicate_of"].is_null());
     let id = event["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        props.message_id().as_ref().map(|s| s.as_str()),
-        Some(id.as_str())
-    );
-    assert_eq!(
-        props.kind().as_ref().map(|s| s.as_str()),
-        Some("copydesk.article.v1")
-    );
-    assert_eq!(
-        props.content_type().as_ref().map(|s| s.as_str()),
-        Some("application/json")
-    );
+    assert_eq!(props.message_id().as_ref().map(|s| s.as_str()), Some(id.as_str()));
+    assert_eq!(props.kind().as_ref().map(|s| s.as_str()), Some("copydesk.article.v1"));
+    assert_eq!(props.content_type().as_ref().map(|s| s.as_str()), Some("application/json"));
     assert_eq!(*props.delivery_mode(), Some(2));
     assert!(props.timestamp().is_some());
-    assert_eq!(
-        header(&m, "cloudEvents_specversion").as_deref(),
-        Some("1.0")
-    );
+    assert_eq!(header(&m, "cloudEvents_specversion").as_deref(), Some("1.0"));
     assert_eq!(header(&m, "cloudEvents_id").as_deref(), Some(id.as_str()));
-    assert_eq!(
-        header(&m, "cloudEvents_type").as_deref(),
-        Some("copydesk.article.v1")
-    );
+    assert_eq!(header(&m, "cloudEvents_type").as_deref(), Some("copydesk.article.v1"));
     assert!(header(&m, "cloudEvents_source").is_some() && header(&m, "cloudEvents_time").is_some());
 
     env.publish_job("clean", &seed_job("crawler-2")).await;
-    let d = env
-        .next_on(&env.out, Duration::from_secs(30))
-        .await
-        .expect("a duplicate event");
-    assert_eq!(
-        d.delivery.routing_key.as_str(),
-        "duplicate.zh.finance_sina_com_cn"
-    );
+    let d = env.next_on(&env.out, Duration::from_secs(30)).await.expect("a duplicate event");
+    assert_eq!(d.delivery.routing_key.as_str(), "duplicate.zh.finance_sina_com_cn");
     let dup: Value = serde_json::from_slice(&d.delivery.data).unwrap();
     assert_eq!(dup["duplicate_of"], id.as_str());
-    assert!(
-        env.next_on(&env.out, Duration::from_secs(2))
-            .await
-            .is_none(),
-        "no other event"
-    );
+    assert!(env.next_on(&env.out, Duration::from_secs(2)).await.is_none(), "no other event");
     env.cleanup().await;
 }
 
@@ -95,15 +57,8 @@ async fn fetch_job_for_a_local_page_gives_an_article() {
     env.start_workers();
     let page = std::fs::read(project_root().join("examples/tree-planting-gbk.html")).unwrap();
     let server = PageServer::start(page, "text/html").await;
-    env.publish_job(
-        "fetch",
-        &serde_json::to_vec(&json!({"url": server.url, "id": "f-1"})).unwrap(),
-    )
-    .await;
-    let m = env
-        .next_on(&env.out, Duration::from_secs(30))
-        .await
-        .expect("an article event");
+    env.publish_job("fetch", &serde_json::to_vec(&json!({"url": server.url, "id": "f-1"})).unwrap()).await;
+    let m = env.next_on(&env.out, Duration::from_secs(30)).await.expect("an article event");
     let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
     assert_eq!(event["title"], "春季植树活动在城郊展开");
     assert_eq!(event["url"], server.url.as_str());
@@ -119,11 +74,7 @@ async fn bad_jobs_are_dead_lettered_with_their_reasons_and_the_workers_go_on() {
     let bad: [(&str, &[u8], &str); 5] = [
         ("clean", b"{not json", "not_json"),
         ("clean", br#"{"url": "https://x.test/"}"#, "missing_field"),
-        (
-            "clean",
-            br#"{"content": "<p>x</p>", "metadata": {"title": 7}}"#,
-            "wrong_type",
-        ),
+        ("clean", br#"{"content": "<p>x</p>", "metadata": {"title": 7}}"#, "wrong_type"),
         ("clean", b"\xff\xfe\x00{\"content\": 1}", "not_utf8"),
         ("fetch", br#"{"content": "no url here"}"#, "missing_field"),
     ];
@@ -132,35 +83,19 @@ async fn bad_jobs_are_dead_lettered_with_their_reasons_and_the_workers_go_on() {
     }
     let mut kinds = Vec::new();
     for _ in 0..bad.len() {
-        let m = env
-            .next_on(&env.names.dead(), Duration::from_secs(30))
-            .await
-            .expect("a dead letter");
+        let m = env.next_on(&env.names.dead(), Duration::from_secs(30)).await.expect("a dead letter");
         kinds.push(header(&m, "x-copydesk-error-kind").unwrap());
         assert!(!header(&m, "x-copydesk-error").unwrap().is_empty());
-        assert!(
-            header(&m, "x-copydesk-stage").is_some()
-                && header(&m, "x-copydesk-worker-version").is_some()
-        );
-        assert!(
-            bad.iter()
-                .any(|(_, body, _)| *body == m.delivery.data.as_slice()),
-            "the original body is kept"
-        );
+        assert!(header(&m, "x-copydesk-stage").is_some() && header(&m, "x-copydesk-worker-version").is_some());
+        assert!(bad.iter().any(|(_, body, _)| *body == m.delivery.data.as_slice()), "the original body is kept");
     }
     kinds.sort();
     let mut expected: Vec<&str> = bad.iter().map(|(_, _, k)| *k).collect();
     expected.sort();
     assert_eq!(kinds, expected);
 
-    env.publish_job("clean", &seed_job("after-the-bad-ones"))
-        .await;
-    assert!(
-        env.next_on(&env.out, Duration::from_secs(30))
-            .await
-            .is_some(),
-        "the workers kept going"
-    );
+    env.publish_job("clean", &seed_job("after-the-bad-ones")).await;
+    assert!(env.next_on(&env.out, Duration::from_secs(30)).await.is_some(), "the workers kept going");
     env.cleanup().await;
 }
 
@@ -180,8 +115,7 @@ async fn ten_thousand_jobs_through_the_three_workers_give_ten_thousand_distinct_
     for i in 0..n {
         if i % 2 == 0 {
             let job = json!({"id": format!("bulk-{i}"), "url": format!("{}/{i}", server.base)});
-            env.publish_job("fetch", &serde_json::to_vec(&job).unwrap())
-                .await;
+            env.publish_job("fetch", &serde_json::to_vec(&job).unwrap()).await;
         } else {
             env.publish_job("clean", &bulk_job(i)).await;
         }
@@ -202,52 +136,22 @@ async fn ten_thousand_jobs_through_the_three_workers_give_ten_thousand_distinct_
     assert_eq!(ids.len(), n, "distinct events");
     assert_eq!(jobs.len(), n, "every job");
     assert_eq!(raw, n, "no repeats");
-    assert!(
-        env.next_on(&env.names.dead(), Duration::from_millis(200))
-            .await
-            .is_none(),
-        "nothing dead-lettered"
-    );
+    assert!(env.next_on(&env.names.dead(), Duration::from_millis(200)).await.is_none(), "nothing dead-lettered");
     env.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_away_is_a_transient_failure_retried_then_dead_lettered() {
-    let dead_redis = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dead_redis = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let redis = format!("redis://127.0.0.1:{dead_redis}/");
-    let mut env = TestEnv::new(&[
-        ("COPYDESK_REDIS_URL", redis.as_str()),
-        ("COPYDESK_MAX_ATTEMPTS", "2"),
-    ])
-    .await;
+    let mut env = TestEnv::new(&[("COPYDESK_REDIS_URL", redis.as_str()), ("COPYDESK_MAX_ATTEMPTS", "2")]).await;
     env.start_workers();
     env.publish_job("clean", &bulk_job(1)).await;
-    let m = env
-        .next_on(&env.names.dead(), Duration::from_secs(60))
-        .await
-        .expect("a dead letter after the retries");
-    assert_eq!(
-        header(&m, "x-copydesk-error-kind").as_deref(),
-        Some("redis")
-    );
+    let m = env.next_on(&env.names.dead(), Duration::from_secs(60)).await.expect("a dead letter after the retries");
+    assert_eq!(header(&m, "x-copydesk-error-kind").as_deref(), Some("redis"));
     assert_eq!(header(&m, "x-copydesk-stage").as_deref(), Some("dedup"));
-    assert_eq!(
-        shared::amqp::header_u64(
-            m.delivery.properties.headers().as_ref(),
-            "x-copydesk-attempts"
-        ),
-        Some(2)
-    );
-    assert!(
-        env.next_on(&env.out, Duration::from_millis(200))
-            .await
-            .is_none(),
-        "no article without the dedup store"
-    );
+    assert_eq!(shared::amqp::header_u64(m.delivery.properties.headers().as_ref(), "x-copydesk-attempts"), Some(2));
+    assert!(env.next_on(&env.out, Duration::from_millis(200)).await.is_none(), "no article without the dedup store");
     env.cleanup().await;
 }
 
@@ -258,12 +162,7 @@ async fn copydesk_submit_publishes_files_and_urls_as_a_crawler_would() {
     let page = std::fs::read(project_root().join("examples/council-budget.html")).unwrap();
     let server = PageServer::start(page, "text/html").await;
     let status = std::process::Command::new(crate::support::worker_binary("copydesk"))
-        .args([
-            "submit",
-            "examples/harbour-ferry.md",
-            "examples/tree-planting-gbk.html",
-            &server.url,
-        ])
+        .args(["submit", "examples/harbour-ferry.md", "examples/tree-planting-gbk.html", &server.url])
         .envs(env.process_env())
         .current_dir(project_root())
         .status()
@@ -271,10 +170,7 @@ async fn copydesk_submit_publishes_files_and_urls_as_a_crawler_would() {
     assert!(status.success());
     let mut titles = Vec::new();
     for _ in 0..3 {
-        let m = env
-            .next_on(&env.out, Duration::from_secs(30))
-            .await
-            .expect("an event per submitted job");
+        let m = env.next_on(&env.out, Duration::from_secs(30)).await.expect("an event per submitted job");
         let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
         titles.push(event["title"].as_str().unwrap().to_owned());
     }
@@ -296,25 +192,11 @@ async fn a_server_error_is_retried_through_the_delay_queue() {
     env.start_workers();
     let page = std::fs::read(project_root().join("examples/council-budget.html")).unwrap();
     let server = PageServer::flaky(page, "text/html", 2).await;
-    env.publish_job(
-        "fetch",
-        &serde_json::to_vec(&json!({"url": server.url})).unwrap(),
-    )
-    .await;
-    let m = env
-        .next_on(&env.out, Duration::from_secs(30))
-        .await
-        .expect("an article after the retries");
+    env.publish_job("fetch", &serde_json::to_vec(&json!({"url": server.url})).unwrap()).await;
+    let m = env.next_on(&env.out, Duration::from_secs(30)).await.expect("an article after the retries");
     let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
-    assert_eq!(
-        event["title"],
-        "Council approves budget with new money for parks"
-    );
-    assert_eq!(
-        server.requests.load(std::sync::atomic::Ordering::SeqCst),
-        3,
-        "two 503s, then the page"
-    );
+    assert_eq!(event["title"], "Council approves budget with new money for parks");
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 3, "two 503s, then the page");
     env.cleanup().await;
 }
 
@@ -323,32 +205,12 @@ async fn a_failure_that_lasts_is_dead_lettered_after_the_last_attempt() {
     let mut env = TestEnv::new(&[("COPYDESK_MAX_ATTEMPTS", "3")]).await;
     env.start_workers();
     let server = PageServer::flaky(Vec::new(), "text/html", usize::MAX).await;
-    env.publish_job(
-        "fetch",
-        &serde_json::to_vec(&json!({"url": server.url})).unwrap(),
-    )
-    .await;
-    let m = env
-        .next_on(&env.names.dead(), Duration::from_secs(30))
-        .await
-        .expect("a dead letter");
-    assert_eq!(
-        header(&m, "x-copydesk-error-kind").as_deref(),
-        Some("http_5xx")
-    );
-    assert_eq!(
-        shared::amqp::header_u64(
-            m.delivery.properties.headers().as_ref(),
-            "x-copydesk-attempts"
-        ),
-        Some(3)
-    );
+    env.publish_job("fetch", &serde_json::to_vec(&json!({"url": server.url})).unwrap()).await;
+    let m = env.next_on(&env.names.dead(), Duration::from_secs(30)).await.expect("a dead letter");
+    assert_eq!(header(&m, "x-copydesk-error-kind").as_deref(), Some("http_5xx"));
+    assert_eq!(shared::amqp::header_u64(m.delivery.properties.headers().as_ref(), "x-copydesk-attempts"), Some(3));
     assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 3);
-    assert!(
-        env.next_on(&env.out, Duration::from_millis(300))
-            .await
-            .is_none()
-    );
+    assert!(env.next_on(&env.out, Duration::from_millis(300)).await.is_none());
     env.cleanup().await;
 }
 
@@ -376,19 +238,13 @@ async fn sigterm_during_a_stream_stops_each_worker_cleanly_and_nothing_is_lost()
     let mut ids = HashSet::new();
     // Let part of the stream through, then stop every worker mid-stream.
     while ids.len() < n / 4 {
-        let m = env
-            .next_on(&env.out, Duration::from_secs(60))
-            .await
-            .expect("events while running");
+        let m = env.next_on(&env.out, Duration::from_secs(60)).await.expect("events while running");
         let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
         ids.insert(event["job_id"].as_str().unwrap().to_owned());
         raw += 1;
     }
     for child in &children {
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
         assert!(status.success());
     }
     for (child, name) in children.iter_mut().zip(names) {
@@ -406,17 +262,11 @@ async fn sigterm_during_a_stream_stops_each_worker_cleanly_and_nothing_is_lost()
         raw += 1;
     }
     for child in &mut restarted {
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         assert_eq!(child.wait().unwrap().code(), Some(0));
     }
     assert_eq!(ids.len(), n, "every job yields its event after the restart");
     assert_eq!(raw, n, "a graceful stop repeats nothing");
-    assert!(
-        env.next_on(&env.names.dead(), Duration::from_millis(200))
-            .await
-            .is_none()
-    );
+    assert!(env.next_on(&env.names.dead(), Duration::from_millis(200)).await.is_none());
     env.cleanup().await;
 }

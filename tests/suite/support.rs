@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use lapin::Channel;
 use lapin::message::BasicGetMessage;
 use lapin::options::{
-    BasicAckOptions, BasicGetOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    BasicAckOptions, BasicGetOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 use shared::amqp::{Broker, Names, json_properties};
@@ -38,25 +37,18 @@ impl TestEnv {
     pub async fn new(extra: &[(&str, &str)]) -> TestEnv {
         let prefix = format!("test-{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff);
         let mut vars = vec![
-            (
-                "COPYDESK_AMQP_URL".to_owned(),
-                env_or("COPYDESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            ),
-            (
-                "COPYDESK_REDIS_URL".to_owned(),
-                env_or("COPYDESK_REDIS_URL", "redis://127.0.0.1:6379/"),
-            ),
+            ("COPYDESK_AMQP_URL".to_owned(), env_or("COPYDESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")),
+            ("COPYDESK_REDIS_URL".to_owned(), env_or("COPYDESK_REDIS_URL", "redis://127.0.0.1:6379/")),
             ("COPYDESK_PREFIX".to_owned(), prefix),
             ("COPYDESK_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
             ("COPYDESK_FETCH_ALLOW_PRIVATE".to_owned(), "1".to_owned()),
             ("COPYDESK_RETRY_BASE_MS".to_owned(), "100".to_owned()),
             ("COPYDESK_GRACE_SECONDS".to_owned(), "10".to_owned()),
+            // Politeness is tested on its own; elsewhere the local servers take any pace.
+            ("COPYDESK_FETCH_INTERVAL_MS".to_owned(), "0".to_owned()),
+            ("COPYDESK_FETCH_ROBOTS".to_owned(), "0".to_owned()),
         ];
-        vars.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
+        vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let settings = Settings::from_vars(vars).expect("test settings");
         let broker = connect_with_backoff(&settings).await;
         let channel = broker.connection.create_channel().await.unwrap();
@@ -65,10 +57,7 @@ impl TestEnv {
         channel
             .queue_declare(
                 out.as_str().into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
+                QueueDeclareOptions { durable: true, ..Default::default() },
                 FieldTable::default(),
             )
             .await
@@ -83,68 +72,37 @@ impl TestEnv {
             )
             .await
             .unwrap();
-        TestEnv {
-            settings,
-            names,
-            broker,
-            channel,
-            out,
-            stop: CancellationToken::new(),
-            workers: Vec::new(),
-        }
+        TestEnv { settings, names, broker, channel, out, stop: CancellationToken::new(), workers: Vec::new() }
     }
 
     /// Starts the three workers in this process.
     pub fn start_workers(&mut self) {
         let s = &self.settings;
-        self.workers.push(tokio::spawn(copydesk_fetch::run(
-            s.clone(),
-            self.stop.clone(),
-        )));
-        self.workers.push(tokio::spawn(copydesk_clean::worker::run(
-            s.clone(),
-            self.stop.clone(),
-        )));
-        self.workers.push(tokio::spawn(copydesk_dedup::run(
-            s.clone(),
-            self.stop.clone(),
-        )));
+        self.workers.push(tokio::spawn(copydesk_fetch::run(s.clone(), self.stop.clone())));
+        self.workers.push(tokio::spawn(copydesk_clean::worker::run(s.clone(), self.stop.clone())));
+        self.workers.push(tokio::spawn(copydesk_dedup::run(s.clone(), self.stop.clone())));
     }
 
     /// Stops the workers and asserts that each returned `Ok` (a clean, drained stop).
     pub async fn stop_workers(&mut self) {
         self.stop.cancel();
         for w in self.workers.drain(..) {
-            w.await
-                .expect("worker task")
-                .expect("worker stopped cleanly");
+            w.await.expect("worker task").expect("worker stopped cleanly");
         }
         self.stop = CancellationToken::new();
     }
 
     /// Publishes a job to `P.jobs` as a crawler would.
     pub async fn publish_job(&self, stage: &str, body: &[u8]) {
-        self.broker
-            .publish(&self.names.jobs(), stage, body, json_properties(), true)
-            .await
-            .expect("job published");
+        self.broker.publish(&self.names.jobs(), stage, body, json_properties(), true).await.expect("job published");
     }
 
     /// The next message on `queue`, acked, waiting up to `timeout`.
     pub async fn next_on(&self, queue: &str, timeout: Duration) -> Option<BasicGetMessage> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(m) = self
-                .channel
-                .basic_get(queue.into(), BasicGetOptions::default())
-                .await
-                .unwrap()
-            {
-                m.delivery
-                    .acker
-                    .ack(BasicAckOptions::default())
-                    .await
-                    .unwrap();
+            if let Some(m) = self.channel.basic_get(queue.into(), BasicGetOptions::default()).await.unwrap() {
+                m.delivery.acker.ack(BasicAckOptions::default()).await.unwrap();
                 return Some(m);
             }
             if Instant::now() >= deadline {
@@ -165,16 +123,10 @@ impl TestEnv {
             }
         }
         for q in queues {
-            let _ = self
-                .channel
-                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                .await;
+            let _ = self.channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
         }
         for e in [self.names.jobs(), self.names.articles(), self.names.dead()] {
-            let _ = self
-                .channel
-                .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
-                .await;
+            let _ = self.channel.exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default()).await;
         }
         self.broker.close().await;
     }
@@ -189,10 +141,7 @@ async fn connect_with_backoff(settings: &Settings) -> Broker {
                 eprintln!("waiting for RabbitMQ: {e}");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            Err(e) => panic!(
-                "RabbitMQ at {} never came up: {e}",
-                Settings::host_of(&settings.amqp_url)
-            ),
+            Err(e) => panic!("RabbitMQ at {} never came up: {e}", Settings::host_of(&settings.amqp_url)),
         }
     }
 }
@@ -226,11 +175,8 @@ impl PageServer {
                     return;
                 };
                 let n = counter.fetch_add(1, Ordering::SeqCst);
-                let (status, body) = if n < failures {
-                    ("503 Service Unavailable", b"busy".to_vec())
-                } else {
-                    ("200 OK", body.clone())
-                };
+                let (status, body) =
+                    if n < failures { ("503 Service Unavailable", b"busy".to_vec()) } else { ("200 OK", body.clone()) };
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 4096];
                     let _ = s.read(&mut buf).await;
@@ -244,11 +190,7 @@ impl PageServer {
                 });
             }
         });
-        PageServer {
-            url,
-            requests,
-            task,
-        }
+        PageServer { url, requests, task }
     }
 }
 
@@ -261,16 +203,9 @@ impl Drop for PageServer {
 /// A worker binary built beside this test binary (`ops/test.sh` builds them first).
 pub fn worker_binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>/deps/<test>");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>/deps/<test>");
     let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo build --workspace --bins` (ops/test.sh does)",
-        path.display()
-    );
+    assert!(path.exists(), "{} is not built: run `cargo build --workspace --bins` (ops/test.sh does)", path.display());
     path
 }
 
@@ -284,6 +219,8 @@ impl TestEnv {
             ("COPYDESK_HTTP_ADDR".into(), "127.0.0.1:0".into()),
             ("COPYDESK_FETCH_ALLOW_PRIVATE".into(), "1".into()),
             ("COPYDESK_GRACE_SECONDS".into(), "10".into()),
+            ("COPYDESK_FETCH_INTERVAL_MS".into(), "0".into()),
+            ("COPYDESK_FETCH_ROBOTS".into(), "0".into()),
             ("RUST_LOG".into(), "warn".into()),
         ]
     }

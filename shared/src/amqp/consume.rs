@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 use futures_lite::StreamExt;
 use lapin::BasicProperties;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-};
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -66,22 +64,12 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(kind: &'static str, message: impl Into<String>) -> Failure {
-        Failure {
-            kind,
-            message: message.into(),
-            delay: None,
-            counts: true,
-        }
+        Failure { kind, message: message.into(), delay: None, counts: true }
     }
 
     /// A retry that waits `delay` and does not count as an attempt.
     pub fn wait(kind: &'static str, message: impl Into<String>, delay: Duration) -> Failure {
-        Failure {
-            kind,
-            message: message.into(),
-            delay: Some(delay),
-            counts: false,
-        }
+        Failure { kind, message: message.into(), delay: Some(delay), counts: false }
     }
 }
 
@@ -191,9 +179,7 @@ async fn session<H: Handler>(
     let stage = handler.stage();
     let opened = async {
         let channel = broker.connection.create_channel().await?;
-        channel
-            .basic_qos(settings.prefetch, BasicQosOptions::default())
-            .await?;
+        channel.basic_qos(settings.prefetch, BasicQosOptions::default()).await?;
         let consumer = channel
             .basic_consume(
                 broker.names.queue(stage).into(),
@@ -234,15 +220,10 @@ async fn session<H: Handler>(
     };
     if matches!(end, End::Stopped) {
         info!(grace = ?settings.grace, "Draining: no new messages; finishing those in flight.");
-        let _ = channel
-            .basic_cancel(consumer.tag(), BasicCancelOptions::default())
-            .await;
+        let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
     }
     in_flight.close();
-    if tokio::time::timeout(settings.grace, in_flight.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(settings.grace, in_flight.wait()).await.is_err() {
         warn!(grace = ?settings.grace, "In-flight messages did not finish; the broker will redeliver them.");
     }
     // Unacked deliveries return to the queue when the channel closes.
@@ -250,18 +231,11 @@ async fn session<H: Handler>(
     end
 }
 
-async fn handle<H: Handler>(
-    settings: &Settings,
-    handler: &H,
-    broker: &Broker,
-    metrics: &Metrics,
-    delivery: Delivery,
-) {
+async fn handle<H: Handler>(settings: &Settings, handler: &H, broker: &Broker, metrics: &Metrics, delivery: Delivery) {
     let stage = handler.stage();
     let started = Instant::now();
     metrics.gauge_add("copydesk_in_flight", &[("stage", stage)], 1.0);
-    let attempts =
-        header_u64(delivery.properties.headers().as_ref(), ATTEMPTS_HEADER).unwrap_or(0) as u32;
+    let attempts = header_u64(delivery.properties.headers().as_ref(), ATTEMPTS_HEADER).unwrap_or(0) as u32;
     let incoming = Incoming {
         body: delivery.data.clone(),
         properties: delivery.properties.clone(),
@@ -269,19 +243,9 @@ async fn handle<H: Handler>(
         attempts,
     };
     let outcome = handler.handle(&incoming, broker).await;
-    let label = settle(
-        settings, stage, broker, metrics, &delivery, &incoming, outcome,
-    )
-    .await;
-    metrics.inc(
-        "copydesk_messages_total",
-        &[("stage", stage), ("outcome", label)],
-    );
-    metrics.observe(
-        "copydesk_stage_duration_seconds",
-        &[("stage", stage)],
-        started.elapsed(),
-    );
+    let label = settle(settings, stage, broker, metrics, &delivery, &incoming, outcome).await;
+    metrics.inc("copydesk_messages_total", &[("stage", stage), ("outcome", label)]);
+    metrics.observe("copydesk_stage_duration_seconds", &[("stage", stage)], started.elapsed());
     metrics.gauge_add("copydesk_in_flight", &[("stage", stage)], -1.0);
 }
 
@@ -301,39 +265,19 @@ async fn settle(
             let attempts = incoming.attempts + u32::from(failure.counts);
             if attempts >= settings.max_attempts {
                 warn!(stage, kind = failure.kind, error = %failure.message, attempts, "Giving up after the last attempt; dead-lettering.");
-                metrics.inc(
-                    "copydesk_dead_letters_total",
-                    &[("stage", stage), ("kind", failure.kind)],
-                );
-                (
-                    "dead_lettered",
-                    dead_letter(broker, stage, incoming, &failure, attempts).await,
-                )
+                metrics.inc("copydesk_dead_letters_total", &[("stage", stage), ("kind", failure.kind)]);
+                ("dead_lettered", dead_letter(broker, stage, incoming, &failure, attempts).await)
             } else {
-                let delay = failure
-                    .delay
-                    .unwrap_or_else(|| jitter(backoff(settings.retry_base, attempts)));
-                metrics.inc(
-                    "copydesk_retries_total",
-                    &[("stage", stage), ("kind", failure.kind)],
-                );
+                let delay = failure.delay.unwrap_or_else(|| jitter(backoff(settings.retry_base, attempts)));
+                metrics.inc("copydesk_retries_total", &[("stage", stage), ("kind", failure.kind)]);
                 info!(stage, kind = failure.kind, error = %failure.message, attempts, retry_in = ?delay, "Transient failure; retrying later.");
-                (
-                    "retried",
-                    retry(broker, stage, incoming, attempts, delay).await,
-                )
+                ("retried", retry(broker, stage, incoming, attempts, delay).await)
             }
         }
         Outcome::Reject(failure) => {
             warn!(stage, kind = failure.kind, error = %failure.message, "Permanent failure; dead-lettering.");
-            metrics.inc(
-                "copydesk_dead_letters_total",
-                &[("stage", stage), ("kind", failure.kind)],
-            );
-            (
-                "dead_lettered",
-                dead_letter(broker, stage, incoming, &failure, incoming.attempts + 1).await,
-            )
+            metrics.inc("copydesk_dead_letters_total", &[("stage", stage), ("kind", failure.kind)]);
+            ("dead_lettered", dead_letter(broker, stage, incoming, &failure, incoming.attempts + 1).await)
         }
     };
     match forwarded {
@@ -345,13 +289,7 @@ async fn settle(
         }
         Err(error) => {
             warn!(stage, error = %error, "Could not hand the message on; returning it to the queue.");
-            let _ = delivery
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..BasicNackOptions::default()
-                })
-                .await;
+            let _ = delivery.acker.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() }).await;
             "requeued"
         }
     }
@@ -359,8 +297,7 @@ async fn settle(
 
 /// `base · 2^(attempt-1)`, at most [`MAX_DELAY`].
 fn backoff(base: Duration, attempt: u32) -> Duration {
-    base.saturating_mul(1 << attempt.saturating_sub(1).min(16))
-        .min(MAX_DELAY)
+    base.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(MAX_DELAY)
 }
 
 fn with_header(properties: &BasicProperties, extra: &[(&str, AMQPValue)]) -> BasicProperties {
@@ -379,21 +316,11 @@ async fn retry(
     delay: Duration,
 ) -> Result<(), super::PublishError> {
     let level = attempts.clamp(1, RETRY_LEVELS) - 1;
-    let properties = with_header(
-        &incoming.properties,
-        &[(ATTEMPTS_HEADER, AMQPValue::LongLongInt(i64::from(attempts)))],
-    )
-    .with_expiration(delay.as_millis().to_string().into())
-    .with_delivery_mode(super::PERSISTENT);
-    broker
-        .publish(
-            "",
-            &broker.names.retry(stage, level),
-            &incoming.body,
-            properties,
-            true,
-        )
-        .await
+    let properties =
+        with_header(&incoming.properties, &[(ATTEMPTS_HEADER, AMQPValue::LongLongInt(i64::from(attempts)))])
+            .with_expiration(delay.as_millis().to_string().into())
+            .with_delivery_mode(super::PERSISTENT);
+    broker.publish("", &broker.names.retry(stage, level), &incoming.body, properties, true).await
 }
 
 async fn dead_letter(
@@ -405,10 +332,8 @@ async fn dead_letter(
 ) -> Result<(), super::PublishError> {
     let text = |s: &str| AMQPValue::LongString(LongString::from(s));
     let message: String = failure.message.chars().take(2000).collect();
-    let trace_id = header_str(incoming.headers(), "traceparent")
-        .and_then(|t| t.split('-').nth(1))
-        .unwrap_or("")
-        .to_owned();
+    let trace_id =
+        header_str(incoming.headers(), "traceparent").and_then(|t| t.split('-').nth(1)).unwrap_or("").to_owned();
     let properties = with_header(
         &incoming.properties,
         &[
@@ -422,15 +347,7 @@ async fn dead_letter(
         ],
     )
     .with_delivery_mode(super::PERSISTENT);
-    broker
-        .publish(
-            &broker.names.dead(),
-            stage,
-            &incoming.body,
-            properties,
-            true,
-        )
-        .await
+    broker.publish(&broker.names.dead(), stage, &incoming.body, properties, true).await
 }
 
 #[cfg(test)]

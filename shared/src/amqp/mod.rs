@@ -37,10 +37,7 @@ pub enum PublishError {
     #[error("the broker refused the message (nack)")]
     Nacked,
     #[error("no queue is bound for {exchange} / {routing_key}: the message was returned")]
-    Unroutable {
-        exchange: String,
-        routing_key: String,
-    },
+    Unroutable { exchange: String, routing_key: String },
 }
 
 /// A connection with a confirm-mode channel for publishing, and the topology declared.
@@ -58,17 +55,14 @@ impl Broker {
     ///
     /// When the broker cannot be reached or refuses the topology.
     pub async fn connect(settings: &Settings, name: &str) -> lapin::Result<Broker> {
-        let properties = ConnectionProperties::default()
-            .with_connection_name(LongString::from(name))
-            .enable_auto_recover();
+        let properties =
+            ConnectionProperties::default().with_connection_name(LongString::from(name)).enable_auto_recover();
         let connection = Connection::connect(&settings.amqp_url, properties).await?;
         let setup = connection.create_channel().await?;
         topology::declare(&setup, settings).await?;
         let _ = setup.close(200, "topology declared".into()).await;
         let publisher = connection.create_channel().await?;
-        publisher
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        publisher.confirm_select(ConfirmSelectOptions::default()).await?;
         Ok(Broker {
             connection,
             publisher,
@@ -92,21 +86,10 @@ impl Broker {
         properties: BasicProperties,
         must_route: bool,
     ) -> Result<(), PublishError> {
-        let options = BasicPublishOptions {
-            mandatory: true,
-            ..BasicPublishOptions::default()
-        };
+        let options = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
         let send = async {
-            let confirm = self
-                .publisher
-                .basic_publish(
-                    exchange.into(),
-                    routing_key.into(),
-                    options,
-                    body,
-                    properties,
-                )
-                .await?;
+            let confirm =
+                self.publisher.basic_publish(exchange.into(), routing_key.into(), options, body, properties).await?;
             confirm.await
         };
         // A publish can hang while a quorum queue has lost its majority: always bound the wait.
@@ -117,10 +100,9 @@ impl Broker {
             Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
             // lapin reports a returned mandatory message as an ack carrying it: not delivered.
             Confirmation::Ack(Some(_)) if !must_route => Ok(()),
-            Confirmation::Ack(Some(_)) => Err(PublishError::Unroutable {
-                exchange: exchange.to_owned(),
-                routing_key: routing_key.to_owned(),
-            }),
+            Confirmation::Ack(Some(_)) => {
+                Err(PublishError::Unroutable { exchange: exchange.to_owned(), routing_key: routing_key.to_owned() })
+            }
             Confirmation::Nack(_) => Err(PublishError::Nacked),
         }
     }
@@ -134,9 +116,7 @@ impl Broker {
 
 /// Properties of a persistent JSON message.
 pub fn json_properties() -> BasicProperties {
-    BasicProperties::default()
-        .with_content_type(JSON.into())
-        .with_delivery_mode(PERSISTENT)
+    BasicProperties::default().with_content_type(JSON.into()).with_delivery_mode(PERSISTENT)
 }
 
 /// A header's value as text, if it is a string.

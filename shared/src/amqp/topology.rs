@@ -32,9 +32,7 @@ pub struct Names {
 
 impl Names {
     pub fn new(prefix: &str) -> Names {
-        Names {
-            prefix: prefix.to_owned(),
-        }
+        Names { prefix: prefix.to_owned() }
     }
 
     pub fn jobs(&self) -> String {
@@ -68,17 +66,11 @@ fn string(s: &str) -> AMQPValue {
 }
 
 fn durable_queue() -> QueueDeclareOptions {
-    QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    }
+    QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() }
 }
 
 fn durable_exchange() -> ExchangeDeclareOptions {
-    ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    }
+    ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() }
 }
 
 /// Declares every exchange, queue and binding; safe to repeat.
@@ -91,67 +83,29 @@ pub async fn declare(channel: &Channel, settings: &Settings) -> lapin::Result<()
     let names = Names::new(&settings.prefix);
     let jobs: ShortString = names.jobs().into();
     let dead: ShortString = names.dead().into();
+    channel.exchange_declare(jobs.clone(), ExchangeKind::Direct, durable_exchange(), FieldTable::default()).await?;
     channel
-        .exchange_declare(
-            jobs.clone(),
-            ExchangeKind::Direct,
-            durable_exchange(),
-            FieldTable::default(),
-        )
+        .exchange_declare(names.articles().into(), ExchangeKind::Topic, durable_exchange(), FieldTable::default())
         .await?;
-    channel
-        .exchange_declare(
-            names.articles().into(),
-            ExchangeKind::Topic,
-            durable_exchange(),
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .exchange_declare(
-            dead.clone(),
-            ExchangeKind::Fanout,
-            durable_exchange(),
-            FieldTable::default(),
-        )
-        .await?;
+    channel.exchange_declare(dead.clone(), ExchangeKind::Fanout, durable_exchange(), FieldTable::default()).await?;
 
     let mut quorum = FieldTable::default();
     quorum.insert("x-queue-type".into(), string("quorum"));
+    channel.queue_declare(dead.clone(), durable_queue(), quorum.clone()).await?;
     channel
-        .queue_declare(dead.clone(), durable_queue(), quorum.clone())
-        .await?;
-    channel
-        .queue_bind(
-            dead.clone(),
-            dead.clone(),
-            "".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
+        .queue_bind(dead.clone(), dead.clone(), "".into(), QueueBindOptions::default(), FieldTable::default())
         .await?;
 
     for stage in STAGES {
         let mut args = quorum.clone();
-        args.insert(
-            "x-delivery-limit".into(),
-            AMQPValue::LongInt(settings.delivery_limit as i32),
-        );
+        args.insert("x-delivery-limit".into(), AMQPValue::LongInt(settings.delivery_limit as i32));
         args.insert("x-dead-letter-exchange".into(), string(dead.as_str()));
         args.insert("x-dead-letter-strategy".into(), string("at-least-once"));
         args.insert("x-overflow".into(), string("reject-publish"));
         let queue: ShortString = names.queue(stage).into();
+        channel.queue_declare(queue.clone(), durable_queue(), args).await?;
         channel
-            .queue_declare(queue.clone(), durable_queue(), args)
-            .await?;
-        channel
-            .queue_bind(
-                queue,
-                jobs.clone(),
-                stage.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
+            .queue_bind(queue, jobs.clone(), stage.into(), QueueBindOptions::default(), FieldTable::default())
             .await?;
 
         for level in 0..RETRY_LEVELS {
@@ -160,9 +114,7 @@ pub async fn declare(channel: &Channel, settings: &Settings) -> lapin::Result<()
             args.insert("x-dead-letter-routing-key".into(), string(stage));
             args.insert("x-dead-letter-strategy".into(), string("at-least-once"));
             args.insert("x-overflow".into(), string("reject-publish"));
-            channel
-                .queue_declare(names.retry(stage, level).into(), durable_queue(), args)
-                .await?;
+            channel.queue_declare(names.retry(stage, level).into(), durable_queue(), args).await?;
         }
     }
     Ok(())

@@ -7,8 +7,7 @@ fn main() {
     let capped = copydesk_clean::prescan::prepare(&decoded.text);
     eprintln!("prescan: {} -> {} bytes", decoded.text.len(), capped.len());
     let dom = copydesk_clean::dom::Dom::parse_document(&capped);
-    let extracted =
-        copydesk_clean::extract::extract(&dom, copydesk_clean::extract::Mode::Page, None, None);
+    let extracted = copydesk_clean::extract::extract(&dom, copydesk_clean::extract::Mode::Page, None, None);
     for line in copydesk_clean::extract::describe(&dom) {
         println!("{line}");
     }

@@ -19,10 +19,8 @@ const DECLARATION_WINDOW: usize = 8 * 1024;
 static META_CHARSET: LazyLock<Regex> = LazyLock::new(|| {
     // <meta charset="x">, <meta http-equiv=... content="text/html; charset=x">, <?xml encoding="x"?>
     // and the `<text ... encoding=x>` wrapper some corpora use.
-    Regex::new(
-        r#"(?i)<(?:meta|\?xml|text)\b[^>]*?(?:charset|encoding)\s*=\s*["']?\s*([A-Za-z0-9._:-]+)"#,
-    )
-    .expect("static regex")
+    Regex::new(r#"(?i)<(?:meta|\?xml|text)\b[^>]*?(?:charset|encoding)\s*=\s*["']?\s*([A-Za-z0-9._:-]+)"#)
+        .expect("static regex")
 });
 
 /// The text of `bytes` and the name of the encoding it was decoded with.
@@ -34,11 +32,7 @@ pub struct Decoded<'a> {
 /// Looks up an encoding label, mapping the GB family to GB18030.
 pub fn lookup(label: &str) -> Option<&'static Encoding> {
     let encoding = Encoding::for_label(label.trim().as_bytes())?;
-    Some(if encoding.name() == "GBK" {
-        GB18030
-    } else {
-        encoding
-    })
+    Some(if encoding.name() == "GBK" { GB18030 } else { encoding })
 }
 
 /// The charset declared in the document's first bytes, if any.
@@ -53,32 +47,20 @@ pub fn declared(bytes: &[u8]) -> Option<&'static Encoding> {
 pub fn decode<'a>(bytes: &'a [u8], transport: Option<&str>, tld: Option<&str>) -> Decoded<'a> {
     if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
         let (text, _) = encoding.decode_without_bom_handling(&bytes[bom_len..]);
-        return Decoded {
-            text,
-            encoding: encoding.name(),
-        };
+        return Decoded { text, encoding: encoding.name() };
     }
     let claimed = transport.and_then(lookup).or_else(|| declared(bytes));
     if let Some(encoding) = claimed {
         // UTF-16 declared in an ASCII-compatible document is a lie browsers ignore.
         let encoding = encoding.output_encoding();
         if let Some(text) = encoding.decode_without_bom_handling_and_without_replacement(bytes) {
-            return Decoded {
-                text,
-                encoding: encoding.name(),
-            };
+            return Decoded { text, encoding: encoding.name() };
         }
     } else if let Ok(text) = std::str::from_utf8(bytes) {
-        return Decoded {
-            text: Cow::Borrowed(text),
-            encoding: UTF_8.name(),
-        };
+        return Decoded { text: Cow::Borrowed(text), encoding: UTF_8.name() };
     }
     let detected = detect(bytes, tld);
-    let candidates = claimed
-        .map(Encoding::output_encoding)
-        .into_iter()
-        .chain([detected, GB18030, UTF_8]);
+    let candidates = claimed.map(Encoding::output_encoding).into_iter().chain([detected, GB18030, UTF_8]);
     // Fewest replacement characters wins; the claimed encoding wins ties.
     let mut best: Option<(usize, Cow<'a, str>, &'static Encoding)> = None;
     for encoding in candidates {
@@ -95,21 +77,14 @@ pub fn decode<'a>(bytes: &'a [u8], transport: Option<&str>, tld: Option<&str>) -
         }
     }
     let (_, text, encoding) = best.expect("at least one candidate");
-    Decoded {
-        text,
-        encoding: encoding.name(),
-    }
+    Decoded { text, encoding: encoding.name() }
 }
 
 fn detect(bytes: &[u8], tld: Option<&str>) -> &'static Encoding {
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     detector.feed(bytes, true);
     let encoding = detector.guess(tld.map(str::as_bytes), chardetng::Utf8Detection::Allow);
-    if encoding.name() == "GBK" {
-        GB18030
-    } else {
-        encoding
-    }
+    if encoding.name() == "GBK" { GB18030 } else { encoding }
 }
 
 #[cfg(test)]
@@ -124,7 +99,8 @@ mod tests {
 
     #[test]
     fn meta_charset_is_honoured() {
-        let mut page = b"<html><head><meta http-equiv=Content-Type content='text/html; charset=gb2312'></head><body>".to_vec();
+        let mut page =
+            b"<html><head><meta http-equiv=Content-Type content='text/html; charset=gb2312'></head><body>".to_vec();
         page.extend(gbk(ZH));
         let decoded = decode(&page, None, None);
         assert!(decoded.text.contains(ZH));
@@ -153,15 +129,10 @@ mod tests {
 
         let (big5, _, _) = encoding_rs::BIG5.encode("<meta charset=big5><p>臺灣新聞報導今天發布");
         assert!(decode(&big5, None, None).text.contains("臺灣新聞報導"));
-        let (sjis, _, _) =
-            encoding_rs::SHIFT_JIS.encode("<meta charset=shift_jis><p>日本のニュース記事です");
+        let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("<meta charset=shift_jis><p>日本のニュース記事です");
         assert!(decode(&sjis, None, None).text.contains("日本のニュース"));
-        let (latin, _, _) = encoding_rs::WINDOWS_1252
-            .encode("<p>Caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e \u{201c}quoted\u{201d}</p>");
-        assert!(
-            decode(&latin, None, None)
-                .text
-                .contains("Café crème brûlée “quoted”")
-        );
+        let (latin, _, _) =
+            encoding_rs::WINDOWS_1252.encode("<p>Caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e \u{201c}quoted\u{201d}</p>");
+        assert!(decode(&latin, None, None).text.contains("Café crème brûlée “quoted”"));
     }
 }

@@ -80,25 +80,9 @@ pub fn find(text: &str, zone: FixedOffset) -> Option<DateTime<Utc>> {
         if let Some(c) = re.captures(text) {
             let n = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
             let month = c.get(month_idx).map(|m| month_number(m.as_str()));
-            let pm = c
-                .get(6)
-                .map(|m| m.as_str().to_ascii_lowercase().starts_with('p'));
+            let pm = c.get(6).map(|m| m.as_str().to_ascii_lowercase().starts_with('p'));
             let at = c.get(0).map_or(0, |m| m.start());
-            consider(
-                at,
-                (|| {
-                    compose(
-                        n(3)? as i32,
-                        month?,
-                        n(day_idx)?,
-                        n(4),
-                        n(5),
-                        None,
-                        pm,
-                        zone,
-                    )
-                })(),
-            );
+            consider(at, (|| compose(n(3)? as i32, month?, n(day_idx)?, n(4), n(5), None, pm, zone))());
         }
     }
     best.map(|(_, d)| d)
@@ -123,9 +107,7 @@ fn compose(
         _ => {}
     }
     let time = NaiveTime::from_hms_opt(hour, minute.unwrap_or(0), second.unwrap_or(0))?;
-    let local = zone
-        .from_local_datetime(&NaiveDateTime::new(date, time))
-        .single()?;
+    let local = zone.from_local_datetime(&NaiveDateTime::new(date, time)).single()?;
     Some(local.with_timezone(&Utc))
 }
 
@@ -142,14 +124,9 @@ fn offset(z: &str) -> Option<FixedOffset> {
 }
 
 fn month_number(name: &str) -> u32 {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
+    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
     let prefix = name.get(..3).unwrap_or(name).to_ascii_lowercase();
-    MONTHS
-        .iter()
-        .position(|m| *m == prefix)
-        .map_or(0, |i| i as u32 + 1)
+    MONTHS.iter().position(|m| *m == prefix).map_or(0, |i| i as u32 + 1)
 }
 
 /// Dates before the web or far in the future are misreadings.
@@ -177,39 +154,18 @@ mod tests {
 
     #[test]
     fn standard_forms_parse() {
-        assert_eq!(
-            p("Tue, 02 Aug 2022 06:47:25 GMT", utc()).unwrap(),
-            "2022-08-02T06:47:25Z"
-        );
-        assert_eq!(
-            p("2022-08-02T14:47:25+08:00", utc()).unwrap(),
-            "2022-08-02T06:47:25Z"
-        );
-        assert_eq!(
-            p("2022-08-02T14:47:25.000+0800", utc()).unwrap(),
-            "2022-08-02T06:47:25Z"
-        );
-        assert_eq!(
-            p("2022-08-02 14:47", china()).unwrap(),
-            "2022-08-02T06:47:00Z"
-        );
+        assert_eq!(p("Tue, 02 Aug 2022 06:47:25 GMT", utc()).unwrap(), "2022-08-02T06:47:25Z");
+        assert_eq!(p("2022-08-02T14:47:25+08:00", utc()).unwrap(), "2022-08-02T06:47:25Z");
+        assert_eq!(p("2022-08-02T14:47:25.000+0800", utc()).unwrap(), "2022-08-02T06:47:25Z");
+        assert_eq!(p("2022-08-02 14:47", china()).unwrap(), "2022-08-02T06:47:00Z");
         assert_eq!(p("1659422845", utc()).unwrap(), "2022-08-02T06:47:25Z");
     }
 
     #[test]
     fn chinese_and_english_text_dates_parse() {
-        assert_eq!(
-            p("2022年08月02日 14:47", china()).unwrap(),
-            "2022-08-02T06:47:00Z"
-        );
-        assert_eq!(
-            p("发布时间：2022年8月2日14:47", china()).unwrap(),
-            "2022-08-02T06:47:00Z"
-        );
-        assert_eq!(
-            p("Updated August 2, 2022 at 2:47 pm", utc()).unwrap(),
-            "2022-08-02T14:47:00Z"
-        );
+        assert_eq!(p("2022年08月02日 14:47", china()).unwrap(), "2022-08-02T06:47:00Z");
+        assert_eq!(p("发布时间：2022年8月2日14:47", china()).unwrap(), "2022-08-02T06:47:00Z");
+        assert_eq!(p("Updated August 2, 2022 at 2:47 pm", utc()).unwrap(), "2022-08-02T14:47:00Z");
         assert_eq!(p("2 Aug 2022", utc()).unwrap(), "2022-08-02T00:00:00Z");
     }
 

@@ -20,14 +20,7 @@ pub enum Type {
 impl Type {
     /// The type a content type names; `None` for types we do not take.
     pub fn from_content_type(ct: &str) -> Option<Type> {
-        match ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase()
-            .as_str()
-        {
+        match ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str() {
             "text/html" | "application/xhtml+xml" => Some(Type::Html),
             "text/markdown" | "text/x-markdown" | "text/plain" => Some(Type::Markdown),
             _ => None,
@@ -54,15 +47,9 @@ impl Type {
 
 fn starts_with_front_matter(bytes: &[u8]) -> bool {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
     bytes[start..].starts_with(b"---")
-        && bytes[start + 3..]
-            .iter()
-            .take_while(|b| **b != b'\n')
-            .all(|b| b.is_ascii_whitespace())
+        && bytes[start + 3..].iter().take_while(|b| **b != b'\n').all(|b| b.is_ascii_whitespace())
 }
 
 /// The bytes of the document, decompressed when they are gzip (by their magic number, whatever
@@ -130,51 +117,29 @@ pub fn split_front_matter(text: &str) -> Result<(FrontMatter, &str), CleanError>
         offset += line.len();
     }
     let Some((yaml_end, body_start)) = end else {
-        return Err(CleanError::FrontMatter(
-            "the front matter block has no closing `---` line".into(),
-        ));
+        return Err(CleanError::FrontMatter("the front matter block has no closing `---` line".into()));
     };
     let yaml = &rest[..yaml_end];
-    let value: Value =
-        serde_yaml_ng::from_str(yaml).map_err(|e| CleanError::FrontMatter(e.to_string()))?;
+    let value: Value = serde_yaml_ng::from_str(yaml).map_err(|e| CleanError::FrontMatter(e.to_string()))?;
     let map = match value {
         Value::Mapping(m) => m,
         Value::Null => Default::default(),
         _ => {
-            return Err(CleanError::FrontMatter(
-                "the front matter is not a mapping of fields".into(),
-            ));
+            return Err(CleanError::FrontMatter("the front matter is not a mapping of fields".into()));
         }
     };
     let get = |keys: &[&str]| keys.iter().find_map(|k| map.get(*k).and_then(scalar));
     let get_list = |keys: &[&str]| {
-        keys.iter()
-            .map(|k| map.get(*k).map(list).unwrap_or_default())
-            .find(|l| !l.is_empty())
-            .unwrap_or_default()
+        keys.iter().map(|k| map.get(*k).map(list).unwrap_or_default()).find(|l| !l.is_empty()).unwrap_or_default()
     };
     let fm = FrontMatter {
         title: get(&["title", "headline"]),
-        date: get(&[
-            "date",
-            "published",
-            "published_at",
-            "pubDate",
-            "pubdate",
-            "created",
-        ]),
+        date: get(&["date", "published", "published_at", "pubDate", "pubdate", "created"]),
         author: get(&["author", "authors", "byline", "source"]),
         editor: get(&["editor"]),
         categories: get_list(&["categories", "category", "section"]),
         keywords: get_list(&["tags", "keywords"]),
-        image: get(&[
-            "headimg",
-            "thumbnail",
-            "image",
-            "cover",
-            "lead_image",
-            "featured_image",
-        ]),
+        image: get(&["headimg", "thumbnail", "image", "cover", "lead_image", "featured_image"]),
         url: get(&["url", "link", "source_url", "permalink", "canonical"]),
         language: get(&["language", "lang", "locale"]),
         site: get(&["site", "site_name"]),
@@ -206,9 +171,7 @@ fn list(v: &Value) -> Vec<String> {
 pub fn body_html(body: &str) -> std::borrow::Cow<'_, str> {
     let head = body.trim_start();
     let looks_html = head.starts_with('<')
-        || ["<p", "<div", "<br", "<img", "<h2", "<section", "<article"]
-            .iter()
-            .any(|t| body.contains(t));
+        || ["<p", "<div", "<br", "<img", "<h2", "<section", "<article"].iter().any(|t| body.contains(t));
     if looks_html {
         return body.into();
     }
@@ -236,14 +199,8 @@ mod tests {
     fn invalid_yaml_is_a_clear_error() {
         let err = split_front_matter("---\ntitle: [unclosed\n---\nbody").unwrap_err();
         assert!(matches!(err, CleanError::FrontMatter(_)), "{err}");
-        assert!(matches!(
-            split_front_matter("---\ntitle: x\nno end"),
-            Err(CleanError::FrontMatter(_))
-        ));
-        assert!(matches!(
-            split_front_matter("---\n- a\n- b\n---\nbody"),
-            Err(CleanError::FrontMatter(_))
-        ));
+        assert!(matches!(split_front_matter("---\ntitle: x\nno end"), Err(CleanError::FrontMatter(_))));
+        assert!(matches!(split_front_matter("---\n- a\n- b\n---\nbody"), Err(CleanError::FrontMatter(_))));
     }
 
     #[test]
@@ -254,10 +211,7 @@ mod tests {
 
     #[test]
     fn types_are_guessed_from_name_and_content() {
-        assert_eq!(
-            Type::guess(Some("a.txt"), b"\n---\ntitle: x\n---\n"),
-            Type::Markdown
-        );
+        assert_eq!(Type::guess(Some("a.txt"), b"\n---\ntitle: x\n---\n"), Type::Markdown);
         assert_eq!(Type::guess(Some("a.html.gz"), b"<html>"), Type::Html);
         assert_eq!(Type::guess(None, b"<!doctype html><p>x"), Type::Html);
     }

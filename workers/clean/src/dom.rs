@@ -165,9 +165,9 @@ impl Tag {
 
 /// Subtrees that are never article text.
 const SKIPPED: &[&str] = &[
-    "script", "style", "noscript", "template", "svg", "math", "iframe", "object", "embed",
-    "canvas", "input", "select", "textarea", "button", "option", "audio", "video", "map", "link",
-    "meta", "base", "title", "frameset", "frame", "applet", "dialog",
+    "script", "style", "noscript", "template", "svg", "math", "iframe", "object", "embed", "canvas", "input", "select",
+    "textarea", "button", "option", "audio", "video", "map", "link", "meta", "base", "title", "frameset", "frame",
+    "applet", "dialog",
 ];
 
 /// Attributes extraction reads; the rest are not kept.
@@ -202,10 +202,7 @@ pub struct Element {
 
 impl Element {
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.attrs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -257,12 +254,7 @@ pub struct Head {
 impl Head {
     /// The first non-empty content of any of `keys`, in the order the keys are given.
     pub fn meta(&self, keys: &[&str]) -> Option<&str> {
-        keys.iter().find_map(|k| {
-            self.metas
-                .iter()
-                .find(|(m, c)| m == k && !c.trim().is_empty())
-                .map(|(_, c)| c.trim())
-        })
+        keys.iter().find_map(|k| self.metas.iter().find(|(m, c)| m == k && !c.trim().is_empty()).map(|(_, c)| c.trim()))
     }
 }
 
@@ -287,14 +279,8 @@ impl Dom {
     }
 
     fn build(parsed: &Html) -> Dom {
-        let mut dom = Dom {
-            nodes: vec![Node {
-                parent: ROOT,
-                children: Vec::new(),
-                data: Data::Root,
-            }],
-            head: Head::default(),
-        };
+        let mut dom =
+            Dom { nodes: vec![Node { parent: ROOT, children: Vec::new(), data: Data::Root }], head: Head::default() };
         let mut stack = vec![(parsed.tree.root(), ROOT)];
         while let Some((node, parent)) = stack.pop() {
             let id = match node.value() {
@@ -312,18 +298,8 @@ impl Dom {
                         (Some(s), None) | (None, Some(s)) => s.to_lowercase(),
                         (None, None) => String::new(),
                     };
-                    let attrs = KEPT_ATTRS
-                        .iter()
-                        .filter_map(|k| e.attr(k).map(|v| (*k, v.to_owned())))
-                        .collect();
-                    dom.push(
-                        parent,
-                        Data::Element(Element {
-                            tag: Tag::from_name(name),
-                            class_id,
-                            attrs,
-                        }),
-                    )
+                    let attrs = KEPT_ATTRS.iter().filter_map(|k| e.attr(k).map(|v| (*k, v.to_owned()))).collect();
+                    dom.push(parent, Data::Element(Element { tag: Tag::from_name(name), class_id, attrs }))
                 }
                 ParsedNode::Document | ParsedNode::Fragment => parent,
                 _ => continue,
@@ -337,11 +313,7 @@ impl Dom {
 
     fn push(&mut self, parent: Id, data: Data) -> Id {
         let id = self.nodes.len() as Id;
-        self.nodes.push(Node {
-            parent,
-            children: Vec::new(),
-            data,
-        });
+        self.nodes.push(Node { parent, children: Vec::new(), data });
         self.nodes[parent as usize].children.push(id);
         id
     }
@@ -358,14 +330,9 @@ impl Dom {
             "html" => head.lang = e.attr("lang").or(e.attr("xml:lang")).map(str::to_owned),
             "title" if head.title.is_none() => head.title = Some(text_of(node)),
             "meta" => {
-                let key = e
-                    .attr("property")
-                    .or(e.attr("name"))
-                    .or(e.attr("itemprop"))
-                    .or(e.attr("http-equiv"));
+                let key = e.attr("property").or(e.attr("name")).or(e.attr("itemprop")).or(e.attr("http-equiv"));
                 if let (Some(key), Some(content)) = (key, e.attr("content")) {
-                    head.metas
-                        .push((key.trim().to_ascii_lowercase(), content.to_owned()));
+                    head.metas.push((key.trim().to_ascii_lowercase(), content.to_owned()));
                 }
             }
             "link" => {
@@ -375,10 +342,7 @@ impl Dom {
                 }
             }
             "base" if head.base.is_none() => head.base = e.attr("href").map(str::to_owned),
-            "script"
-                if e.attr("type")
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json")) =>
-            {
+            "script" if e.attr("type").is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json")) => {
                 head.json_ld.push(text_of(node));
             }
             "time" => {
@@ -389,8 +353,7 @@ impl Dom {
             "h1" => head.h1.push(text_of(node)),
             _ => {}
         }
-        if e.attr("itemprop")
-            .is_some_and(|p| p.eq_ignore_ascii_case("datepublished"))
+        if e.attr("itemprop").is_some_and(|p| p.eq_ignore_ascii_case("datepublished"))
             && let Some(v) = e.attr("datetime").or(e.attr("content"))
         {
             head.times.insert(0, v.to_owned());
@@ -398,8 +361,7 @@ impl Dom {
         if head.byline.is_none() {
             let class = e.attr("class").unwrap_or("");
             if e.attr("rel") == Some("author")
-                || e.attr("itemprop")
-                    .is_some_and(|p| p.eq_ignore_ascii_case("author"))
+                || e.attr("itemprop").is_some_and(|p| p.eq_ignore_ascii_case("author"))
                 || class.contains("byline")
                 || class.contains("author-name")
             {
@@ -409,10 +371,7 @@ impl Dom {
                 }
             }
         }
-        if SKIPPED.contains(&name)
-            || e.attr("hidden").is_some()
-            || e.attr("aria-hidden") == Some("true")
-        {
+        if SKIPPED.contains(&name) || e.attr("hidden").is_some() || e.attr("aria-hidden") == Some("true") {
             return false;
         }
         !e.attr("style").is_some_and(is_hidden_style)
@@ -420,11 +379,7 @@ impl Dom {
 }
 
 fn is_hidden_style(style: &str) -> bool {
-    let compact: String = style
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let compact: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
     compact.contains("display:none") || compact.contains("visibility:hidden")
 }
 

@@ -17,11 +17,7 @@ fn is_hangul(c: char) -> bool {
 /// The language tag to publish: a BCP 47 primary tag or `und`.
 pub fn resolve(declared: Option<&str>, text: &str) -> String {
     let (mut alnum, mut cjk, mut kana, mut hangul) = (0usize, 0usize, 0usize, 0usize);
-    for c in text
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .take(SAMPLE_CHARS)
-    {
+    for c in text.chars().filter(|c| c.is_alphanumeric()).take(SAMPLE_CHARS) {
         alnum += 1;
         if is_cjk(c) {
             cjk += 1;
@@ -48,19 +44,14 @@ pub fn resolve(declared: Option<&str>, text: &str) -> String {
         Some(d) if mostly_cjk && is_cjk_tag(d) => d.to_owned(),
         _ if mostly_cjk => cjk_language().to_owned(),
         // A CJK declaration on a page with hardly any CJK text is a template default.
-        Some(d) if is_cjk_tag(d) && cjk * 20 < alnum => {
-            detect(text).unwrap_or_else(|| "und".into())
-        }
+        Some(d) if is_cjk_tag(d) && cjk * 20 < alnum => detect(text).unwrap_or_else(|| "und".into()),
         Some(d) => d.to_owned(),
         None => detect(text).unwrap_or_else(|| "und".into()),
     }
 }
 
 fn detect(text: &str) -> Option<String> {
-    let end = text
-        .char_indices()
-        .nth(SAMPLE_CHARS)
-        .map_or(text.len(), |(i, _)| i);
+    let end = text.char_indices().nth(SAMPLE_CHARS).map_or(text.len(), |(i, _)| i);
     let info = whatlang::detect(&text[..end])?;
     if info.confidence() < 0.3 {
         return None;
@@ -151,26 +142,14 @@ mod tests {
 
     #[test]
     fn declared_language_is_kept_when_the_text_agrees() {
-        assert_eq!(
-            resolve(Some("fr"), "Le conseil municipal a voté mardi."),
-            "fr"
-        );
+        assert_eq!(resolve(Some("fr"), "Le conseil municipal a voté mardi."), "fr");
         assert_eq!(resolve(Some("zh"), "山西忻州市河曲县人口十二万"), "zh");
     }
 
     #[test]
     fn text_overrules_a_wrong_declaration_and_fills_a_missing_one() {
-        assert_eq!(
-            resolve(
-                Some("en"),
-                "山西忻州市河曲县人口十二万，是全省两个试点县之一。"
-            ),
-            "zh"
-        );
-        assert_eq!(
-            resolve(None, "日本のニュース記事です。東京で会議が開かれました。"),
-            "ja"
-        );
+        assert_eq!(resolve(Some("en"), "山西忻州市河曲县人口十二万，是全省两个试点县之一。"), "zh");
+        assert_eq!(resolve(None, "日本のニュース記事です。東京で会議が開かれました。"), "ja");
         let english = "The city council voted on Tuesday to approve a new budget for parks and schools, \
                        after a long debate about taxes and the cost of public transport in the region.";
         assert_eq!(resolve(None, english), "en");

@@ -78,6 +78,8 @@ pub struct Input<'a> {
     pub job_id: Option<&'a str>,
     pub metadata: Option<&'a Metadata>,
     pub fetched_at: Option<DateTime<Utc>>,
+    /// The HTTP response's `Last-Modified` (else `Date`): the date of a page that states none.
+    pub http_date: Option<DateTime<Utc>>,
 }
 
 /// Cleans one document into an article event (with `duplicate_of` unset).
@@ -91,20 +93,11 @@ pub fn clean(input: &Input<'_>, now: DateTime<Utc>) -> Result<ArticleEvent, Clea
         return Err(CleanError::Empty);
     }
     let kind = match input.content_type {
-        Some(ct) => {
-            Type::from_content_type(ct).ok_or_else(|| CleanError::UnsupportedType(ct.to_owned()))?
-        }
+        Some(ct) => Type::from_content_type(ct).ok_or_else(|| CleanError::UnsupportedType(ct.to_owned()))?,
         None => Type::guess(input.name, &bytes),
     };
-    let url = input
-        .url
-        .and_then(|u| Url::parse(u.trim()).ok())
-        .filter(|u| matches!(u.scheme(), "http" | "https"));
-    let tld = url.as_ref().and_then(|u| {
-        u.host_str()
-            .and_then(|h| h.rsplit('.').next())
-            .map(str::to_owned)
-    });
+    let url = input.url.and_then(|u| Url::parse(u.trim()).ok()).filter(|u| matches!(u.scheme(), "http" | "https"));
+    let tld = url.as_ref().and_then(|u| u.host_str().and_then(|h| h.rsplit('.').next()).map(str::to_owned));
     let decoded = charset::decode(&bytes, input.charset, tld.as_deref());
     if looks_binary(&decoded.text) {
         return Err(CleanError::Binary);
@@ -114,30 +107,16 @@ pub fn clean(input: &Input<'_>, now: DateTime<Utc>) -> Result<ArticleEvent, Clea
         Type::Markdown => {
             let (front, body) = document::split_front_matter(&decoded.text)?;
             let html = document::body_html(body);
-            (
-                front,
-                Dom::parse_fragment(&prescan::prepare(&html)),
-                Mode::Fragment,
-            )
+            (front, Dom::parse_fragment(&prescan::prepare(&html)), Mode::Fragment)
         }
-        Type::Html => (
-            Default::default(),
-            Dom::parse_document(&prescan::prepare(&decoded.text)),
-            Mode::Page,
-        ),
+        Type::Html => (Default::default(), Dom::parse_document(&prescan::prepare(&decoded.text)), Mode::Page),
     };
     let url = url.or_else(|| front.url.as_deref().and_then(|u| Url::parse(u).ok()));
     // Links resolve against the page's address; a document that came without one (a file) may
     // still name its own in a canonical link or `og:url`.
     let url = url.or_else(|| {
-        let own = dom
-            .head
-            .canonical
-            .as_deref()
-            .or(dom.head.meta(&["og:url"]))?;
-        Url::parse(own.trim())
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
+        let own = dom.head.canonical.as_deref().or(dom.head.meta(&["og:url"]))?;
+        Url::parse(own.trim()).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
     });
     let base = match (&url, dom.head.base.as_deref()) {
         (Some(u), Some(b)) => u.join(b).ok().or_else(|| Some(u.clone())),
@@ -146,11 +125,7 @@ pub fn clean(input: &Input<'_>, now: DateTime<Utc>) -> Result<ArticleEvent, Clea
     let page = metadata::from_head(&dom.head, base.as_ref());
     let job = input.metadata.cloned().unwrap_or_default();
 
-    let title = front
-        .title
-        .clone()
-        .or(page.title.clone())
-        .or(job.title.clone());
+    let title = front.title.clone().or(page.title.clone()).or(job.title.clone());
     let extracted = extract::extract(&dom, mode, base.as_ref(), title.as_deref());
     let text = extracted.text();
     if text.trim().is_empty() {
@@ -160,31 +135,17 @@ pub fn clean(input: &Input<'_>, now: DateTime<Utc>) -> Result<ArticleEvent, Clea
     let page_text = std::cell::OnceCell::new();
     let page_text = || page_text.get_or_init(|| all_text(&dom)).as_str();
 
-    let declared = front
-        .language
-        .as_deref()
-        .or(page.language.as_deref())
-        .or(job.language.as_deref());
-    let language = language::resolve(
-        declared.and_then(metadata::primary_language).as_deref(),
-        &text,
-    );
-    let zone = if language == "zh" {
-        dates::china()
-    } else {
-        FixedOffset::east_opt(0).expect("zero")
-    };
+    let declared = front.language.as_deref().or(page.language.as_deref()).or(job.language.as_deref());
+    let language = language::resolve(declared.and_then(metadata::primary_language).as_deref(), &text);
+    let zone = if language == "zh" { dates::china() } else { FixedOffset::east_opt(0).expect("zero") };
     let published_at = front
         .date
         .as_deref()
         .and_then(|d| dates::parse(d, zone))
         .or(page.published_at)
         .or_else(|| dates::find(page_text(), zone))
-        .or_else(|| {
-            job.published_at
-                .as_deref()
-                .and_then(|d| dates::parse(d, zone))
-        });
+        .or_else(|| job.published_at.as_deref().and_then(|d| dates::parse(d, zone)))
+        .or(input.http_date);
 
     let editor = front.editor.clone().or_else(|| {
         let text = page_text();
@@ -200,12 +161,7 @@ pub fn clean(input: &Input<'_>, now: DateTime<Utc>) -> Result<ArticleEvent, Clea
         .clone()
         .or(page.author.clone())
         .or_else(|| dom.head.byline.as_deref().map(strip_by))
-        .or_else(|| {
-            patterns::AUTHOR_LINE
-                .captures(page_text())
-                .and_then(|c| c.get(1))
-                .map(|m| m.as_str().to_owned())
-        })
+        .or_else(|| patterns::AUTHOR_LINE.captures(page_text()).and_then(|c| c.get(1)).map(|m| m.as_str().to_owned()))
         .or(job.author.clone());
 
     let images = extracted.images();
@@ -223,19 +179,11 @@ pub fn clean(input: &Input<'_>, now: DateTime<Utc>) -> Result<ArticleEvent, Clea
         .and_then(|u| u.host_str().map(str::to_owned))
         .or(front.site.clone())
         .or(job.site.clone());
-    let categories = [
-        front.categories.clone(),
-        page.categories.clone(),
-        job.categories.clone(),
-    ]
-    .into_iter()
-    .find(|c| !c.is_empty())
-    .unwrap_or_default();
-    let keywords = if front.keywords.is_empty() {
-        page.keywords.clone()
-    } else {
-        front.keywords.clone()
-    };
+    let categories = [front.categories.clone(), page.categories.clone(), job.categories.clone()]
+        .into_iter()
+        .find(|c| !c.is_empty())
+        .unwrap_or_default();
+    let keywords = if front.keywords.is_empty() { page.keywords.clone() } else { front.keywords.clone() };
     let title = title.unwrap_or_else(|| fallback_title(&extracted));
 
     let fingerprint = shared::text::Fingerprint::of(&text);
@@ -297,19 +245,9 @@ fn all_text(dom: &Dom) -> String {
 
 /// The name in a byline: `By Dana Whitfield · May 12, 2026` → `Dana Whitfield`.
 fn strip_by(byline: &str) -> String {
-    let b = byline
-        .split(['·', '•', '|', '｜', '\n'])
-        .next()
-        .unwrap_or(byline)
-        .trim();
-    let b = if b.to_lowercase().starts_with("by ") {
-        b[3..].trim()
-    } else {
-        b
-    };
-    b.trim_end_matches([',', ';', '-', '–', '—'])
-        .trim()
-        .to_owned()
+    let b = byline.split(['·', '•', '|', '｜', '\n']).next().unwrap_or(byline).trim();
+    let b = if b.to_lowercase().starts_with("by ") { b[3..].trim() } else { b };
+    b.trim_end_matches([',', ';', '-', '–', '—']).trim().to_owned()
 }
 
 /// A title for a document that states none: its first heading, else its first line, shortened.
@@ -322,9 +260,5 @@ fn fallback_title(extracted: &extract::Extracted) -> String {
         .map(|b| b.text.as_str())
         .unwrap_or("");
     let short: String = first.chars().take(120).collect();
-    if short.len() < first.len() {
-        format!("{}…", short.trim_end())
-    } else {
-        short
-    }
+    if short.len() < first.len() { format!("{}…", short.trim_end()) } else { short }
 }

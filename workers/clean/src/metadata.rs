@@ -62,23 +62,12 @@ fn json_ld(head: &Head) -> JsonLd {
     // Article types first, WebPage last: a page object's name is often the site's.
     objects.sort_by_key(|o| {
         let t = type_names(o);
-        if t.iter().any(|t| t == "webpage") {
-            1
-        } else {
-            0
-        }
+        if t.iter().any(|t| t == "webpage") { 1 } else { 0 }
     });
-    for o in objects.iter().filter(|o| {
-        type_names(o)
-            .iter()
-            .any(|t| ARTICLE_TYPES.contains(&t.as_str()))
-    }) {
-        out.headline = out
-            .headline
-            .or_else(|| string(o.get("headline")).or_else(|| string(o.get("name"))));
-        out.published = out
-            .published
-            .or_else(|| string(o.get("datePublished")).or_else(|| string(o.get("dateCreated"))));
+    for o in objects.iter().filter(|o| type_names(o).iter().any(|t| ARTICLE_TYPES.contains(&t.as_str()))) {
+        out.headline = out.headline.or_else(|| string(o.get("headline")).or_else(|| string(o.get("name"))));
+        out.published =
+            out.published.or_else(|| string(o.get("datePublished")).or_else(|| string(o.get("dateCreated"))));
         if out.authors.is_empty() {
             out.authors = names(o.get("author"));
         }
@@ -99,9 +88,7 @@ fn collect_objects(v: Value, out: &mut Vec<serde_json::Map<String, Value>>, dept
         return;
     }
     match v {
-        Value::Array(items) => items
-            .into_iter()
-            .for_each(|i| collect_objects(i, out, depth + 1)),
+        Value::Array(items) => items.into_iter().for_each(|i| collect_objects(i, out, depth + 1)),
         Value::Object(mut o) => {
             if let Some(graph) = o.remove("@graph") {
                 collect_objects(graph, out, depth + 1);
@@ -116,10 +103,7 @@ fn collect_objects(v: Value, out: &mut Vec<serde_json::Map<String, Value>>, dept
 }
 
 fn type_names(o: &serde_json::Map<String, Value>) -> Vec<String> {
-    list(o.get("@type"))
-        .into_iter()
-        .map(|t| t.to_ascii_lowercase())
-        .collect()
+    list(o.get("@type")).into_iter().map(|t| t.to_ascii_lowercase()).collect()
 }
 
 fn string(v: Option<&Value>) -> Option<String> {
@@ -158,20 +142,13 @@ fn image(v: Option<&Value>) -> Option<String> {
 
 /// Splits a keyword or category list written as one string.
 pub fn split_list(s: &str) -> Vec<String> {
-    s.split([',', '，', ';', '；', '、', '|'])
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .map(str::to_owned)
-        .collect()
+    s.split([',', '，', ';', '；', '、', '|']).map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect()
 }
 
 /// The primary language subtag of a BCP 47 tag or locale (`zh-CN`, `en_US`), lower case.
 pub fn primary_language(tag: &str) -> Option<String> {
     let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
-    (2..=3)
-        .contains(&primary.len())
-        .then_some(primary)
-        .filter(|p| p.chars().all(|c| c.is_ascii_alphabetic()))
+    (2..=3).contains(&primary.len()).then_some(primary).filter(|p| p.chars().all(|c| c.is_ascii_alphabetic()))
 }
 
 /// Reads the page's metadata from its head, JSON-LD and, for the date, its text.
@@ -183,11 +160,7 @@ pub fn from_head(head: &Head, base: Option<&Url>) -> PageMeta {
         .or(head.meta(&["content-language", "og:locale", "language", "dc.language"]))
         .or(ld.language.as_deref())
         .and_then(primary_language);
-    let zone = if language.as_deref() == Some("zh") {
-        dates::china()
-    } else {
-        FixedOffset::east_opt(0).expect("zero")
-    };
+    let zone = if language.as_deref() == Some("zh") { dates::china() } else { FixedOffset::east_opt(0).expect("zero") };
     let published_at = ld
         .published
         .as_deref()
@@ -227,58 +200,33 @@ pub fn from_head(head: &Head, base: Option<&Url>) -> PageMeta {
             "twitter:creator",
         ])
         .filter(|a| !a.starts_with("http") && !a.starts_with('@'))
-        .map(|a| {
-            a.trim_start_matches("By ")
-                .trim_start_matches("by ")
-                .to_owned()
-        })
+        .map(|a| a.trim_start_matches("By ").trim_start_matches("by ").to_owned())
     } else {
         Some(dedup(ld.authors).join(", "))
     };
     let mut categories = ld.sections;
     if categories.is_empty() {
-        categories = head
-            .metas
-            .iter()
-            .filter(|(k, _)| k == "article:section")
-            .map(|(_, v)| v.trim().to_owned())
-            .collect();
+        categories =
+            head.metas.iter().filter(|(k, _)| k == "article:section").map(|(_, v)| v.trim().to_owned()).collect();
     }
     let mut keywords = ld.keywords;
     if keywords.is_empty() {
-        keywords = head
-            .meta(&["keywords", "news_keywords"])
-            .map(split_list)
-            .unwrap_or_default();
+        keywords = head.meta(&["keywords", "news_keywords"]).map(split_list).unwrap_or_default();
     }
     if keywords.is_empty() {
-        keywords = head
-            .metas
-            .iter()
-            .filter(|(k, _)| k == "article:tag")
-            .map(|(_, v)| v.trim().to_owned())
-            .collect();
+        keywords = head.metas.iter().filter(|(k, _)| k == "article:tag").map(|(_, v)| v.trim().to_owned()).collect();
     }
     let resolve = |s: &str| absolute(s, base);
     PageMeta {
         title: title(head, ld.headline.as_deref()),
         published_at,
         author,
-        canonical_url: head
-            .canonical
-            .as_deref()
-            .or(head.meta(&["og:url"]))
-            .and_then(resolve),
+        canonical_url: head.canonical.as_deref().or(head.meta(&["og:url"])).and_then(resolve),
         language,
         categories: dedup(categories),
         keywords: dedup(keywords),
         lead_image: head
-            .meta(&[
-                "og:image",
-                "og:image:url",
-                "twitter:image",
-                "twitter:image:src",
-            ])
+            .meta(&["og:image", "og:image:url", "twitter:image", "twitter:image:src"])
             .map(str::to_owned)
             .or(ld.image)
             .and_then(|s| resolve(&s)),
@@ -304,20 +252,14 @@ fn dedup(items: Vec<String>) -> Vec<String> {
     out
 }
 
-const TITLE_SEPARATORS: &[&str] = &[
-    " | ", " - ", " – ", " — ", " :: ", " · ", "_", "｜", "|", " — ", "－", "--",
-];
+const TITLE_SEPARATORS: &[&str] = &[" | ", " - ", " – ", " — ", " :: ", " · ", "_", "｜", "|", " — ", "－", "--"];
 
 /// The article's title: the `<h1>` when another source confirms it, else JSON-LD's headline,
 /// `og:title` or `<title>` without the site's name.
 fn title(head: &Head, headline: Option<&str>) -> Option<String> {
     let og = head.meta(&["og:title", "twitter:title", "title", "dc.title", "headline"]);
     let page = head.title.as_deref().filter(|t| !t.is_empty());
-    let confirmers: Vec<String> = [og, page, headline]
-        .into_iter()
-        .flatten()
-        .map(shared::text::normalize)
-        .collect();
+    let confirmers: Vec<String> = [og, page, headline].into_iter().flatten().map(shared::text::normalize).collect();
     for h1 in &head.h1 {
         let n = shared::text::normalize(h1);
         if n.chars().count() >= 4 && confirmers.iter().any(|c| c.contains(&n)) {
@@ -336,14 +278,8 @@ pub fn strip_site(title: &str) -> String {
     for sep in TITLE_SEPARATORS {
         if title.contains(sep) {
             let parts: Vec<&str> = title.split(sep).map(str::trim).collect();
-            let longest = parts
-                .iter()
-                .max_by_key(|p| p.chars().count())
-                .copied()
-                .unwrap_or("");
-            if longest.chars().count() * 2 >= title.chars().count() / 2
-                && longest.chars().count() >= 4
-            {
+            let longest = parts.iter().max_by_key(|p| p.chars().count()).copied().unwrap_or("");
+            if longest.chars().count() * 2 >= title.chars().count() / 2 && longest.chars().count() >= 4 {
                 return longest.to_owned();
             }
         }
@@ -357,33 +293,26 @@ mod tests {
 
     #[test]
     fn site_suffixes_are_stripped() {
-        assert_eq!(
-            strip_site("Storm hits coast - The Daily News"),
-            "Storm hits coast"
-        );
-        assert_eq!(
-            strip_site("山西河曲人口小县机构改革基本完成_新浪财经_新浪网"),
-            "山西河曲人口小县机构改革基本完成"
-        );
+        assert_eq!(strip_site("Storm hits coast - The Daily News"), "Storm hits coast");
+        assert_eq!(strip_site("山西河曲人口小县机构改革基本完成_新浪财经_新浪网"), "山西河曲人口小县机构改革基本完成");
         assert_eq!(strip_site("A plain title"), "A plain title");
     }
 
     #[test]
     fn json_ld_article_fields_are_read() {
         let head = Head {
-            json_ld: vec![r#"{"@context":"https://schema.org","@graph":[{"@type":"WebPage","name":"Site"},
+            json_ld: vec![
+                r#"{"@context":"https://schema.org","@graph":[{"@type":"WebPage","name":"Site"},
                 {"@type":"NewsArticle","headline":"Real headline","datePublished":"2022-08-02T06:47:25Z",
                  "author":[{"@type":"Person","name":"Ann Lee"},{"name":"Bo Chen"}],"keywords":"a, b",
                  "image":{"url":"https://x.test/i.jpg"}}]}"#
-                .into()],
+                    .into(),
+            ],
             ..Head::default()
         };
         let meta = from_head(&head, None);
         assert_eq!(meta.title.as_deref(), Some("Real headline"));
-        assert_eq!(
-            meta.published_at.map(dates::format).as_deref(),
-            Some("2022-08-02T06:47:25Z")
-        );
+        assert_eq!(meta.published_at.map(dates::format).as_deref(), Some("2022-08-02T06:47:25Z"));
         assert_eq!(meta.author.as_deref(), Some("Ann Lee, Bo Chen"));
         assert_eq!(meta.keywords, ["a", "b"]);
         assert_eq!(meta.lead_image.as_deref(), Some("https://x.test/i.jpg"));
@@ -396,9 +325,6 @@ mod tests {
             h1: vec!["Logo".into(), "Storm hits coast".into()],
             ..Head::default()
         };
-        assert_eq!(
-            from_head(&head, None).title.as_deref(),
-            Some("Storm hits coast")
-        );
+        assert_eq!(from_head(&head, None).title.as_deref(), Some("Storm hits coast"));
     }
 }

@@ -19,17 +19,15 @@ use memchr::memchr;
 pub const MAX_DEPTH: usize = 256;
 
 /// Elements whose content is raw text: a `<div` inside them is not markup.
-const RAW_TEXT: &[&str] = &[
-    "script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript",
-    "svg", "template",
-];
+const RAW_TEXT: &[&str] =
+    &["script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript", "svg", "template"];
 
 /// Elements that never nest (void) or that the parser closes implicitly when a sibling starts;
 /// counting them would make ordinary pages with unclosed `<p>` or `<li>` look deep.
 const NOT_COUNTED: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
-    "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody",
-    "tfoot", "rb", "rt", "rp", "colgroup", "html", "head", "body", "param", "keygen", "frame",
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr", "p", "li",
+    "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody", "tfoot", "rb", "rt", "rp", "colgroup",
+    "html", "head", "body", "param", "keygen", "frame",
 ];
 
 /// Raw-text elements whose content is dropped (JSON-LD scripts excepted).
@@ -57,11 +55,7 @@ pub fn prepare(html: &str) -> Cow<'_, str> {
         }
         let closing = bytes.get(i) == Some(&b'/');
         let name_start = if closing { i + 1 } else { i };
-        let name_end = name_start
-            + bytes[name_start..]
-                .iter()
-                .take_while(|b| b.is_ascii_alphanumeric())
-                .count();
+        let name_end = name_start + bytes[name_start..].iter().take_while(|b| b.is_ascii_alphanumeric()).count();
         if name_end == name_start || !bytes[name_start].is_ascii_alphabetic() {
             continue;
         }
@@ -82,8 +76,7 @@ pub fn prepare(html: &str) -> Cow<'_, str> {
         } else if RAW_TEXT.contains(&name.as_str()) {
             let close = format!("</{name}");
             let end = find_ignore_case(bytes, i, close.as_bytes()).unwrap_or(bytes.len());
-            let json_ld =
-                name == "script" && html[name_end..gt].to_ascii_lowercase().contains("ld+json");
+            let json_ld = name == "script" && html[name_end..gt].to_ascii_lowercase().contains("ld+json");
             if EMPTIED.contains(&name.as_str()) && !json_ld && end > i {
                 let buf = out.get_or_insert_with(|| String::with_capacity(html.len()));
                 buf.push_str(&html[copied..i]);
@@ -125,9 +118,7 @@ fn find_ignore_case(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize
     let mut i = from;
     while let Some(off) = memchr(b'<', &haystack[i.min(haystack.len())..]) {
         let at = i + off;
-        if haystack.len() >= at + needle.len()
-            && haystack[at..at + needle.len()].eq_ignore_ascii_case(needle)
-        {
+        if haystack.len() >= at + needle.len() && haystack[at..at + needle.len()].eq_ignore_ascii_case(needle) {
             return Some(at);
         }
         i = at + 1;
@@ -158,11 +149,7 @@ mod tests {
     #[test]
     fn deep_nesting_is_capped_and_text_kept() {
         let n = 10_000;
-        let page = format!(
-            "{}deep text{}",
-            "<div class=x>".repeat(n),
-            "</div>".repeat(n)
-        );
+        let page = format!("{}deep text{}", "<div class=x>".repeat(n), "</div>".repeat(n));
         let capped = prepare(&page);
         assert_eq!(capped.matches("<div").count(), MAX_DEPTH);
         assert_eq!(capped.matches("</div>").count(), MAX_DEPTH);
@@ -171,11 +158,7 @@ mod tests {
 
     #[test]
     fn comments_and_scripts_do_not_count() {
-        let page = format!(
-            "<!--{}--><script>{}</script><p>ok",
-            "<div>".repeat(1000),
-            "<div>".repeat(1000)
-        );
+        let page = format!("<!--{}--><script>{}</script><p>ok", "<div>".repeat(1000), "<div>".repeat(1000));
         assert_eq!(prepare(&page), "<script></script><p>ok");
     }
 }

@@ -1,15 +1,17 @@
 //! The clean stage on the broker: a clean job in, a cleaned article out to the dedup stage.
 
 use chrono::{DateTime, Utc};
-use shared::amqp::{
-    Broker, Failure, Handler, Incoming, Outcome, header_str, json_properties, trace_headers,
-};
+use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, header_str, json_properties, trace_headers};
 use shared::message::{Job, Stage};
 
 use crate::{Input, clean};
 
 /// Header on a clean job carrying when the fetch stage received the page (RFC 3339).
 pub const FETCHED_AT_HEADER: &str = "x-copydesk-fetched-at";
+/// Headers on a clean job carrying the HTTP response's `Last-Modified` and `Date`: the page's
+/// date when it states none (Last-Modified first).
+pub const LAST_MODIFIED_HEADER: &str = "x-copydesk-last-modified";
+pub const HTTP_DATE_HEADER: &str = "x-copydesk-http-date";
 
 /// Largest event passed on; RabbitMQ closes the channel on a message over its limit, so a
 /// bigger one is refused here with a reason instead.
@@ -30,6 +32,10 @@ impl Handler for CleanHandler {
         let fetched_at = header_str(message.headers(), FETCHED_AT_HEADER)
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc));
+        let http_date = [LAST_MODIFIED_HEADER, HTTP_DATE_HEADER]
+            .iter()
+            .find_map(|h| header_str(message.headers(), h).and_then(|v| DateTime::parse_from_rfc2822(v.trim()).ok()))
+            .map(|t| t.with_timezone(&Utc));
         // Cleaning is CPU work (milliseconds per page): off the async threads.
         let cleaned = tokio::task::spawn_blocking(move || {
             let content = job.content.as_deref().unwrap_or_default();
@@ -40,6 +46,7 @@ impl Handler for CleanHandler {
                 job_id: job.id.as_deref(),
                 metadata: Some(&job.metadata),
                 fetched_at,
+                http_date,
                 ..Input::default()
             };
             clean(&input, Utc::now()).map_err(|e| Failure::new(e.kind(), e.to_string()))
@@ -57,21 +64,14 @@ impl Handler for CleanHandler {
             Ok(b) => {
                 return Outcome::Reject(Failure::new(
                     "event_too_large",
-                    format!(
-                        "the article event is {} bytes, more than {MAX_EVENT_BYTES}",
-                        b.len()
-                    ),
+                    format!("the article event is {} bytes, more than {MAX_EVENT_BYTES}", b.len()),
                 ));
             }
             Err(e) => return Outcome::Reject(Failure::new("serialize", e.to_string())),
         };
-        let properties = json_properties()
-            .with_message_id(event.id.as_str().into())
-            .with_headers(trace_headers(message.headers()));
-        match broker
-            .publish(&broker.names.jobs(), "dedup", &body, properties, true)
-            .await
-        {
+        let properties =
+            json_properties().with_message_id(event.id.as_str().into()).with_headers(trace_headers(message.headers()));
+        match broker.publish(&broker.names.jobs(), "dedup", &body, properties, true).await {
             Ok(()) => Outcome::Done,
             Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
         }
@@ -83,17 +83,7 @@ impl Handler for CleanHandler {
 /// # Errors
 ///
 /// When the health endpoint cannot be bound.
-pub async fn run(
-    settings: shared::config::Settings,
-    stop: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(settings: shared::config::Settings, stop: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
     let metrics = std::sync::Arc::new(shared::metrics::Metrics::default());
-    shared::worker::run(
-        settings,
-        std::sync::Arc::new(CleanHandler),
-        None,
-        metrics,
-        stop,
-    )
-    .await
+    shared::worker::run(settings, std::sync::Arc::new(CleanHandler), None, metrics, stop).await
 }

@@ -8,25 +8,11 @@ use copydesk_clean::{Input, clean};
 use shared::message::ArticleEvent;
 
 fn example(name: &str) -> Vec<u8> {
-    std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../examples")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)).unwrap()
 }
 
 fn clean_page(bytes: &[u8], url: Option<&str>) -> ArticleEvent {
-    clean(
-        &Input {
-            bytes,
-            content_type: Some("text/html"),
-            url,
-            ..Default::default()
-        },
-        Utc::now(),
-    )
-    .unwrap()
+    clean(&Input { bytes, content_type: Some("text/html"), url, ..Default::default() }, Utc::now()).unwrap()
 }
 
 fn assert_absent(event: &ArticleEvent, junk: &[&str]) {
@@ -39,10 +25,7 @@ fn assert_absent(event: &ArticleEvent, junk: &[&str]) {
 #[test]
 fn english_page_keeps_every_paragraph_and_drops_the_furniture() {
     let event = clean_page(&example("council-budget.html"), None);
-    assert_eq!(
-        event.title,
-        "Council approves budget with new money for parks"
-    );
+    assert_eq!(event.title, "Council approves budget with new money for parks");
     assert_eq!(event.author.as_deref(), Some("Dana Whitfield"));
     assert_eq!(event.published_at.as_deref(), Some("2026-05-12T22:05:00Z"));
     assert_eq!(
@@ -54,11 +37,7 @@ fn english_page_keeps_every_paragraph_and_drops_the_furniture() {
     assert_eq!(event.keywords, ["budget", "parks", "city council"]);
     assert_eq!(event.text.split("\n\n").count(), 7, "{}", event.text);
     assert!(event.text.starts_with("The city council voted 7 to 2"));
-    assert!(
-        event
-            .text
-            .ends_with("The new budget takes effect on July 1.")
-    );
+    assert!(event.text.ends_with("The new budget takes effect on July 1."));
     assert!(event.html.contains("<h2>Objections over taxes</h2>"));
     assert_absent(
         &event,
@@ -77,34 +56,21 @@ fn english_page_keeps_every_paragraph_and_drops_the_furniture() {
         ],
     );
     assert_eq!(event.images.len(), 1);
-    assert_eq!(
-        event.images[0].url,
-        "https://www.tribune.example.com/media/2026/05/park.jpg"
-    );
-    assert_eq!(
-        event.images[0].caption.as_deref(),
-        Some("The new playground at Riverside Park opened last autumn.")
-    );
+    assert_eq!(event.images[0].url, "https://www.tribune.example.com/media/2026/05/park.jpg");
+    assert_eq!(event.images[0].caption.as_deref(), Some("The new playground at Riverside Park opened last autumn."));
     assert!(!event.html.contains("logo"));
 }
 
 #[test]
 fn gbk_portal_page_is_decoded_and_its_furniture_dropped() {
-    let event = clean_page(
-        &example("tree-planting-gbk.html"),
-        Some("http://news.example.cn/2026/0312/a1.html"),
-    );
+    let event = clean_page(&example("tree-planting-gbk.html"), Some("http://news.example.cn/2026/0312/a1.html"));
     assert_eq!(event.title, "春季植树活动在城郊展开");
     assert_eq!(event.language, "zh");
     assert_eq!(event.published_at.as_deref(), Some("2026-03-12T01:30:00Z"));
     assert_eq!(event.author.as_deref(), Some("林小雨"));
     assert_eq!(event.editor.as_deref(), Some("张晓"));
     assert_eq!(event.text.split("\n\n").count(), 4, "{}", event.text);
-    assert!(
-        event.text.starts_with("本报讯"),
-        "indentation is trimmed: {:?}",
-        &event.text[..30]
-    );
+    assert!(event.text.starts_with("本报讯"), "indentation is trimmed: {:?}", &event.text[..30]);
     assert_absent(
         &event,
         &[
@@ -122,10 +88,7 @@ fn gbk_portal_page_is_decoded_and_its_furniture_dropped() {
         ],
     );
     assert_eq!(event.images.len(), 1);
-    assert_eq!(
-        event.images[0].url,
-        "http://news.example.cn/pic/2026/0312/trees.jpg"
-    );
+    assert_eq!(event.images[0].url, "http://news.example.cn/pic/2026/0312/trees.jpg");
 }
 
 #[test]
@@ -145,19 +108,7 @@ fn chinese_portal_furniture_family_is_dropped() {
         </div></div></body></html>";
     let event = clean_page(page.as_bytes(), None);
     assert_eq!(event.text.split("\n\n").count(), 3, "{}", event.text);
-    assert_absent(
-        &event,
-        &[
-            "原标题",
-            "文章来源",
-            "二维码",
-            "客户端",
-            "特别声明",
-            "相关阅读",
-            "链接一",
-            "编辑",
-        ],
-    );
+    assert_absent(&event, &["原标题", "文章来源", "二维码", "客户端", "特别声明", "相关阅读", "链接一", "编辑"]);
     assert_eq!(event.editor.as_deref(), Some("李四"));
 }
 
@@ -176,18 +127,11 @@ fn interview_questions_that_start_with_the_reporter_are_kept() {
 #[test]
 fn front_matter_markdown_body_is_rendered_and_promo_lines_dropped() {
     let event = clean(
-        &Input {
-            bytes: &example("harbour-ferry.md"),
-            name: Some("harbour-ferry.md"),
-            ..Default::default()
-        },
+        &Input { bytes: &example("harbour-ferry.md"), name: Some("harbour-ferry.md"), ..Default::default() },
         Utc::now(),
     )
     .unwrap();
-    assert_eq!(
-        event.title,
-        "Harbour ferry returns to service after winter repairs"
-    );
+    assert_eq!(event.title, "Harbour ferry returns to service after winter repairs");
     assert_eq!(event.published_at.as_deref(), Some("2026-03-16T07:30:00Z"));
     assert_eq!(event.keywords, ["ferry", "harbour", "transport"]);
     assert_eq!(event.editor.as_deref(), Some("Sam Rivers"));
@@ -197,11 +141,7 @@ fn front_matter_markdown_body_is_rendered_and_promo_lines_dropped() {
             && event.html.contains("<h2>What changed</h2>")
     );
     assert_absent(&event, &["Download our app", "Editor:"]);
-    assert!(
-        event
-            .text
-            .ends_with("when the ferry's late crossings return.")
-    );
+    assert!(event.text.ends_with("when the ferry's late crossings return."));
 }
 
 #[test]
@@ -213,22 +153,7 @@ fn html_output_is_limited_to_the_contract_tag_set() {
         <p>Closing paragraph with &amp; and &lt;tags&gt; escaped, and more words to read.</p>
         </article></body></html>"#;
     let event = clean_page(page.as_bytes(), Some("https://example.com/a/b.html"));
-    let allowed = [
-        "p",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "ul",
-        "ol",
-        "li",
-        "blockquote",
-        "pre",
-        "figure",
-        "img",
-        "a",
-    ];
+    let allowed = ["p", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre", "figure", "img", "a"];
     let tags = regex::Regex::new(r"</?([a-zA-Z0-9]+)([^>]*)>").unwrap();
     for c in tags.captures_iter(&event.html) {
         assert!(allowed.contains(&&c[1]), "tag {} in {}", &c[1], event.html);
@@ -238,11 +163,7 @@ fn html_output_is_limited_to_the_contract_tag_set() {
             "attrs {attrs}"
         );
     }
-    assert!(
-        event
-            .html
-            .contains(r#"<a href="https://example.com/next">link</a>"#)
-    );
+    assert!(event.html.contains(r#"<a href="https://example.com/next">link</a>"#));
     assert!(!event.html.contains("javascript") && !event.html.contains("onclick"));
     assert!(event.html.contains("&amp; and &lt;tags&gt;"));
     assert!(event.text.contains("& and <tags> escaped"));

@@ -87,27 +87,17 @@ pub fn evaluate(corpus: &Path, tokenizer: &str) -> anyhow::Result<Report> {
             ..Default::default()
         };
         let start = Instant::now();
-        let text = copydesk_clean::clean(&input, chrono::Utc::now())
-            .map(|e| e.text)
-            .unwrap_or_default();
+        let text = copydesk_clean::clean(&input, chrono::Utc::now()).map(|e| e.text).unwrap_or_default();
         seconds += start.elapsed().as_secs_f64();
         let tokenizer = match tokenizer {
             "official" => Tokenizer::Official,
             "cjk" => Tokenizer::Cjk,
             _ => page_tokenizer(&truth.article_body),
         };
-        pages.push((
-            id.clone(),
-            score_page(&truth.article_body, &text, tokenizer),
-        ));
+        pages.push((id.clone(), score_page(&truth.article_body, &text, tokenizer)));
         predictions.push((id.clone(), text));
     }
-    Ok(Report {
-        metrics: metrics(pages.iter().map(|(_, s)| *s)),
-        pages,
-        predictions,
-        seconds,
-    })
+    Ok(Report { metrics: metrics(pages.iter().map(|(_, s)| *s)), pages, predictions, seconds })
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -115,10 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let m = &report.metrics;
     println!(
         "{:<28} F1 {:.3}  P {:.3}  R {:.3}  pages {}  {:.1} pages/s (clean stage only, one thread)",
-        args.corpus
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("corpus"),
+        args.corpus.file_name().and_then(|n| n.to_str()).unwrap_or("corpus"),
         m.f1,
         m.precision,
         m.recall,
@@ -129,20 +116,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut worst: Vec<_> = report.pages.iter().collect();
         worst.sort_by(|a, b| page_f1(a.1).total_cmp(&page_f1(b.1)));
         for (id, s) in worst.iter().take(args.worst) {
-            println!(
-                "  {id}  F1 {:.3}  P {:.3}  R {:.3}",
-                page_f1(*s),
-                precision(*s),
-                recall(*s)
-            );
+            println!("  {id}  F1 {:.3}  P {:.3}  R {:.3}", page_f1(*s), precision(*s), recall(*s));
         }
     }
     if let Some(path) = args.save_predictions {
-        let map: serde_json::Map<String, serde_json::Value> = report
-            .predictions
-            .into_iter()
-            .map(|(id, text)| (id, serde_json::json!({ "articleBody": text })))
-            .collect();
+        let map: serde_json::Map<String, serde_json::Value> =
+            report.predictions.into_iter().map(|(id, text)| (id, serde_json::json!({ "articleBody": text }))).collect();
         std::fs::write(&path, serde_json::to_vec_pretty(&map)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
@@ -170,8 +149,7 @@ fn is_han_kana(c: char) -> bool {
 /// Python's `\w` for `str` patterns: letters (`L*`), numbers (`N*`) and the underscore. Rust's
 /// `char::is_alphanumeric` differs: it also takes combining vowel signs (`Other_Alphabetic`),
 /// which would split Hindi or Thai words differently from the reference scorer.
-static WORD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"[\p{L}\p{N}_]+").expect("static regex"));
+static WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[\p{L}\p{N}_]+").expect("static regex"));
 
 fn tokenize(text: &str, tokenizer: Tokenizer) -> Vec<&str> {
     let mut out = Vec::new();
@@ -200,16 +178,9 @@ fn tokenize(text: &str, tokenizer: Tokenizer) -> Vec<&str> {
 }
 
 fn page_tokenizer(truth: &str) -> Tokenizer {
-    let words: usize = tokenize(truth, Tokenizer::Official)
-        .iter()
-        .map(|t| t.chars().count())
-        .sum();
+    let words: usize = tokenize(truth, Tokenizer::Official).iter().map(|t| t.chars().count()).sum();
     let cjk = truth.chars().filter(|c| is_han_kana(*c)).count();
-    if words > 0 && cjk as f64 / words as f64 >= 0.3 {
-        Tokenizer::Cjk
-    } else {
-        Tokenizer::Official
-    }
+    if words > 0 && cjk as f64 / words as f64 >= 0.3 { Tokenizer::Cjk } else { Tokenizer::Official }
 }
 
 fn shingles<'a>(tokens: &[&'a str]) -> HashMap<Vec<&'a str>, usize> {
@@ -238,11 +209,7 @@ fn score_page(truth: &str, prediction: &str, tokenizer: Tokenizer) -> (f64, f64,
         fn_ += (tc - pc).max(0.0);
     }
     let s = tp + fp + fn_;
-    if s > 0.0 {
-        (tp / s, fp / s, fn_ / s)
-    } else {
-        (tp, fp, fn_)
-    }
+    if s > 0.0 { (tp / s, fp / s, fn_ / s) } else { (tp, fp, fn_) }
 }
 
 fn precision((tp, fp, fn_): (f64, f64, f64)) -> f64 {
@@ -267,11 +234,7 @@ fn recall((tp, fp, fn_): (f64, f64, f64)) -> f64 {
 
 fn page_f1(s: (f64, f64, f64)) -> f64 {
     let (p, r) = (precision(s), recall(s));
-    if p + r > 0.0 {
-        2.0 * p * r / (p + r)
-    } else {
-        0.0
-    }
+    if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 }
 }
 
 pub struct Metrics {
@@ -282,29 +245,11 @@ pub struct Metrics {
 
 pub fn metrics(scores: impl Iterator<Item = (f64, f64, f64)> + Clone) -> Metrics {
     let mean = |v: Vec<f64>| {
-        if v.is_empty() {
-            0.0
-        } else {
-            v.iter().sum::<f64>() / v.len() as f64
-        }
+        if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
     };
-    let p = mean(
-        scores
-            .clone()
-            .filter(|s| s.0 + s.1 > 0.0)
-            .map(precision)
-            .collect(),
-    );
+    let p = mean(scores.clone().filter(|s| s.0 + s.1 > 0.0).map(precision).collect());
     let r = mean(scores.filter(|s| s.0 + s.2 > 0.0).map(recall).collect());
-    Metrics {
-        f1: if p + r > 0.0 {
-            2.0 * p * r / (p + r)
-        } else {
-            0.0
-        },
-        precision: p,
-        recall: r,
-    }
+    Metrics { f1: if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 }, precision: p, recall: r }
 }
 
 #[cfg(test)]
@@ -313,17 +258,9 @@ mod tests {
 
     #[test]
     fn identical_text_scores_one_and_disjoint_zero() {
-        let s = score_page(
-            "one two three four five",
-            "one two three four five",
-            Tokenizer::Official,
-        );
+        let s = score_page("one two three four five", "one two three four five", Tokenizer::Official);
         assert_eq!((precision(s), recall(s)), (1.0, 1.0));
-        let s = score_page(
-            "one two three four five",
-            "six seven eight nine",
-            Tokenizer::Official,
-        );
+        let s = score_page("one two three four five", "six seven eight nine", Tokenizer::Official);
         assert_eq!((precision(s), recall(s)), (0.0, 0.0));
     }
 
@@ -337,14 +274,8 @@ mod tests {
 
     #[test]
     fn cjk_tokenizer_splits_han_and_auto_picks_it() {
-        assert_eq!(
-            tokenize("新浪abc 财经", Tokenizer::Cjk),
-            ["新", "浪", "abc", "财", "经"]
-        );
-        assert_eq!(
-            tokenize("新浪abc 财经", Tokenizer::Official),
-            ["新浪abc", "财经"]
-        );
+        assert_eq!(tokenize("新浪abc 财经", Tokenizer::Cjk), ["新", "浪", "abc", "财", "经"]);
+        assert_eq!(tokenize("新浪abc 财经", Tokenizer::Official), ["新浪abc", "财经"]);
         assert!(page_tokenizer("山西河曲人口小县") == Tokenizer::Cjk);
         assert!(page_tokenizer("plain English words") == Tokenizer::Official);
     }

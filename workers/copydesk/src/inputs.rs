@@ -40,15 +40,9 @@ pub fn read_path(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 fn is_document(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
-    DOCUMENT_EXTENSIONS
-        .iter()
-        .any(|ext| name.rsplit_once('.').is_some_and(|(_, e)| e == *ext))
+    DOCUMENT_EXTENSIONS.iter().any(|ext| name.rsplit_once('.').is_some_and(|(_, e)| e == *ext))
 }
 
 /// The documents named by `paths`, folders walked recursively in name order. A path that does not

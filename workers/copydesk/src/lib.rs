@@ -22,11 +22,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "copydesk",
-    version,
-    about = "Clean, deduplicated news articles from what crawlers bring in."
-)]
+#[command(name = "copydesk", version, about = "Clean, deduplicated news articles from what crawlers bring in.")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -61,33 +57,18 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Process(args) => process::run(args),
-        Command::Clean {
-            file,
-            url,
-            content_type,
-        } => clean(&file, url.as_deref(), content_type.as_deref()),
+        Command::Clean { file, url, content_type } => clean(&file, url.as_deref(), content_type.as_deref()),
         Command::Eval(args) => eval::run(args),
         Command::Submit(args) => submit::run(args),
     }
 }
 
-fn clean(
-    file: &std::path::Path,
-    url: Option<&str>,
-    content_type: Option<&str>,
-) -> anyhow::Result<ExitCode> {
+fn clean(file: &std::path::Path, url: Option<&str>, content_type: Option<&str>) -> anyhow::Result<ExitCode> {
     let bytes = inputs::read_path(file).with_context(|| format!("reading {}", file.display()))?;
     let name = file.to_str();
-    let input = copydesk_clean::Input {
-        bytes: &bytes,
-        content_type,
-        name,
-        url,
-        job_id: name,
-        ..Default::default()
-    };
-    let event = copydesk_clean::clean(&input, chrono::Utc::now())
-        .with_context(|| format!("cleaning {}", file.display()))?;
+    let input = copydesk_clean::Input { bytes: &bytes, content_type, name, url, job_id: name, ..Default::default() };
+    let event =
+        copydesk_clean::clean(&input, chrono::Utc::now()).with_context(|| format!("cleaning {}", file.display()))?;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, &event)?;
     writeln!(out)?;

@@ -51,9 +51,9 @@ struct Summary {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let store = Store::open(&args.state)?;
     let mut out: Box<dyn Write> = match &args.out {
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        )),
+        Some(path) => {
+            Box::new(BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?))
+        }
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -61,26 +61,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting worker threads")?;
     let sources = inputs::collect(&args.paths);
-    let progress =
-        ProgressBar::with_draw_target(Some(sources.len() as u64), ProgressDrawTarget::stderr());
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {msg}")
-            .expect("static template"),
-    );
+    let progress = ProgressBar::with_draw_target(Some(sources.len() as u64), ProgressDrawTarget::stderr());
+    progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {msg}").expect("static template"));
 
     let mut summary = Summary::default();
     for chunk in sources.chunks(CHUNK) {
-        let results: Vec<(String, Result<ArticleEvent, String>)> = pool.install(|| {
-            chunk
-                .par_iter()
-                .map(|s| (s.label(), clean_one(s)))
-                .collect()
-        });
+        let results: Vec<(String, Result<ArticleEvent, String>)> =
+            pool.install(|| chunk.par_iter().map(|s| (s.label(), clean_one(s))).collect());
         summary.read += results.len();
-        let ok: Vec<(&str, &str)> = results
-            .iter()
-            .filter_map(|(l, r)| r.as_ref().ok().map(|e| (e.id.as_str(), l.as_str())))
-            .collect();
+        let ok: Vec<(&str, &str)> =
+            results.iter().filter_map(|(l, r)| r.as_ref().ok().map(|e| (e.id.as_str(), l.as_str()))).collect();
         let mut seen = store.record(&ok)?.into_iter();
         for (label, result) in results {
             match result {
@@ -115,12 +105,7 @@ fn clean_one(source: &Source) -> Result<ArticleEvent, String> {
         Source::File(path) => {
             let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
             let name = path.to_str();
-            let input = copydesk_clean::Input {
-                bytes: &bytes,
-                name,
-                job_id: name,
-                ..Default::default()
-            };
+            let input = copydesk_clean::Input { bytes: &bytes, name, job_id: name, ..Default::default() };
             copydesk_clean::clean(&input, now).map_err(|e| e.to_string())
         }
         Source::Job(_, job) => {
@@ -140,13 +125,7 @@ fn clean_one(source: &Source) -> Result<ArticleEvent, String> {
 }
 
 fn print_summary(s: &Summary) {
-    eprintln!(
-        "read {}, new {}, duplicate {}, failed {}",
-        s.read,
-        s.new,
-        s.duplicate,
-        s.failed.len()
-    );
+    eprintln!("read {}, new {}, duplicate {}, failed {}", s.read, s.new, s.duplicate, s.failed.len());
     if s.failed.is_empty() {
         return;
     }

@@ -18,11 +18,9 @@ pub struct Store {
 
 impl Store {
     pub fn open(dir: &Path) -> anyhow::Result<Store> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the state folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating the state folder {}", dir.display()))?;
         let path = dir.join(FILE_NAME);
-        let db = Database::create(&path)
-            .with_context(|| format!("opening the state store {}", path.display()))?;
+        let db = Database::create(&path).with_context(|| format!("opening the state store {}", path.display()))?;
         let txn = db.begin_write()?;
         txn.open_table(ARTICLES)?;
         txn.commit()?;
@@ -65,16 +63,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            assert_eq!(
-                store.record(&[("a", "x"), ("b", "y"), ("a", "z")]).unwrap(),
-                [false, false, true]
-            );
+            assert_eq!(store.record(&[("a", "x"), ("b", "y"), ("a", "z")]).unwrap(), [false, false, true]);
         }
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(
-            store.record(&[("b", "y"), ("c", "w")]).unwrap(),
-            [true, false]
-        );
+        assert_eq!(store.record(&[("b", "y"), ("c", "w")]).unwrap(), [true, false]);
         assert_eq!(store.count().unwrap(), 3);
     }
 }

@@ -32,10 +32,7 @@ fn prepare(args: &Args) -> anyhow::Result<(Vec<Prepared>, Vec<String>)> {
     let mut paths = Vec::new();
     for input in &args.inputs {
         if input.starts_with("http://") || input.starts_with("https://") {
-            jobs.push((
-                "fetch",
-                serde_json::to_vec(&json!({ "url": input, "id": input }))?,
-            ));
+            jobs.push(("fetch", serde_json::to_vec(&json!({ "url": input, "id": input }))?));
         } else {
             paths.push(PathBuf::from(input));
         }
@@ -63,14 +60,10 @@ fn prepare(args: &Args) -> anyhow::Result<(Vec<Prepared>, Vec<String>)> {
             copydesk_clean::document::Type::Html => "text/html",
             copydesk_clean::document::Type::Markdown => "text/markdown",
         };
-        let content = copydesk_clean::charset::decode(&bytes, None, None)
-            .text
-            .into_owned();
+        let content = copydesk_clean::charset::decode(&bytes, None, None).text.into_owned();
         jobs.push((
             "clean",
-            serde_json::to_vec(
-                &json!({ "id": label, "content": content, "content_type": content_type }),
-            )?,
+            serde_json::to_vec(&json!({ "id": label, "content": content, "content_type": content_type }))?,
         ));
     }
     if let Some(path) = &args.jsonl {
@@ -87,20 +80,9 @@ fn prepare(args: &Args) -> anyhow::Result<(Vec<Prepared>, Vec<String>)> {
                 continue;
             }
             // Route by what the job holds; check it against that stage's rules before sending.
-            let stage = if Job::parse(line.as_bytes(), Stage::Clean).is_ok() {
-                Stage::Clean
-            } else {
-                Stage::Fetch
-            };
+            let stage = if Job::parse(line.as_bytes(), Stage::Clean).is_ok() { Stage::Clean } else { Stage::Fetch };
             match Job::parse(line.as_bytes(), stage) {
-                Ok(_) => jobs.push((
-                    if stage == Stage::Clean {
-                        "clean"
-                    } else {
-                        "fetch"
-                    },
-                    line.into_bytes(),
-                )),
+                Ok(_) => jobs.push((if stage == Stage::Clean { "clean" } else { "fetch" }, line.into_bytes())),
                 Err(e) => refused.push(format!("line {}: {e}", i + 1)),
             }
         }
@@ -114,41 +96,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for r in &refused {
         eprintln!("not submitted: {r}");
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (fetch, clean) = runtime.block_on(async {
         let broker = Broker::connect(&settings, "copydesk-submit")
             .await
-            .with_context(|| {
-                format!(
-                    "connecting to RabbitMQ at {}",
-                    Settings::host_of(&settings.amqp_url)
-                )
-            })?;
+            .with_context(|| format!("connecting to RabbitMQ at {}", Settings::host_of(&settings.amqp_url)))?;
         let (mut fetch, mut clean) = (0, 0);
         for (stage, body) in &jobs {
             broker
                 .publish(&broker.names.jobs(), stage, body, json_properties(), true)
                 .await
                 .context("publishing a job")?;
-            if *stage == "fetch" {
-                fetch += 1
-            } else {
-                clean += 1
-            }
+            if *stage == "fetch" { fetch += 1 } else { clean += 1 }
         }
         broker.close().await;
         Ok::<_, anyhow::Error>((fetch, clean))
     })?;
-    eprintln!(
-        "submitted {} jobs (fetch {fetch}, clean {clean}), refused {}",
-        fetch + clean,
-        refused.len()
-    );
-    Ok(if refused.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
+    eprintln!("submitted {} jobs (fetch {fetch}, clean {clean}), refused {}", fetch + clean, refused.len());
+    Ok(if refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }

@@ -48,11 +48,7 @@ impl Handler for DedupHandler {
         let token = format!("pending:{:016x}", fastrand::u64(..));
         let asked = std::time::Instant::now();
         let claimed = self.redis.claim(&key, &token, self.pending_ttl).await;
-        self.metrics.observe(
-            "copydesk_redis_duration_seconds",
-            &[("command", "claim")],
-            asked.elapsed(),
-        );
+        self.metrics.observe("copydesk_redis_duration_seconds", &[("command", "claim")], asked.elapsed());
         let claim = match claimed {
             Ok(c) => c,
             Err(error) => return Outcome::Retry(Failure::new("redis", error.to_string())),
@@ -80,51 +76,23 @@ impl Handler for DedupHandler {
                 };
                 event.duplicate_of = Some(event.id.clone());
                 let body = serde_json::to_vec(&event).expect("an event serializes");
-                let properties = stage::properties(
-                    &event.id,
-                    &event.processed_at,
-                    &source,
-                    now,
-                    trace_headers(message.headers()),
-                );
+                let properties =
+                    stage::properties(&event.id, &event.processed_at, &source, now, trace_headers(message.headers()));
                 // Nobody need be bound to duplicates: a returned duplicate is fine.
-                match broker
-                    .publish(
-                        &broker.names.articles(),
-                        &event.routing_key(),
-                        &body,
-                        properties,
-                        false,
-                    )
-                    .await
-                {
+                match broker.publish(&broker.names.articles(), &event.routing_key(), &body, properties, false).await {
                     Ok(()) => {
-                        self.metrics
-                            .inc("copydesk_duplicates_total", &[("kind", "exact")]);
+                        self.metrics.inc("copydesk_duplicates_total", &[("kind", "exact")]);
                         Outcome::Done
                     }
                     Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
                 }
             }
             Decision::Publish => {
-                let properties = stage::properties(
-                    &head.id,
-                    &head.processed_at,
-                    &source,
-                    now,
-                    trace_headers(message.headers()),
-                );
-                let routing_key =
-                    stage::routing_key("article", head.language.as_deref(), head.site.as_deref());
-                let published = broker
-                    .publish(
-                        &broker.names.articles(),
-                        &routing_key,
-                        &message.body,
-                        properties,
-                        true,
-                    )
-                    .await;
+                let properties =
+                    stage::properties(&head.id, &head.processed_at, &source, now, trace_headers(message.headers()));
+                let routing_key = stage::routing_key("article", head.language.as_deref(), head.site.as_deref());
+                let published =
+                    broker.publish(&broker.names.articles(), &routing_key, &message.body, properties, true).await;
                 if let Err(error) = published {
                     let _ = self.redis.release(&key, &token).await;
                     return Outcome::Retry(Failure::new("publish", error.to_string()));

@@ -32,7 +32,5 @@ pub async fn run(settings: Settings, stop: CancellationToken) -> anyhow::Result<
         dedup_ttl: settings.dedup_ttl,
         metrics: metrics.clone(),
     };
-    shared::worker::run(settings, Arc::new(handler), Some(redis), metrics, stop)
-        .await
-        .context("dedup worker")
+    shared::worker::run(settings, Arc::new(handler), Some(redis), metrics, stop).await.context("dedup worker")
 }

@@ -31,10 +31,7 @@ pub fn exact_key(prefix: &str, id: &str) -> String {
 
 /// Whether an article id is what the clean stage writes: 64 lowercase hex digits.
 pub fn valid_id(id: &str) -> bool {
-    id.len() == 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The routing key on `P.articles`: `<kind>.<language>.<site>` (see [`ArticleEvent::routing_key`]).
@@ -47,13 +44,7 @@ pub fn routing_key(kind: &str, language: Option<&str>, site: Option<&str>) -> St
 
 /// The event's AMQP properties: `message_id` = id, `type`, `timestamp`, the CloudEvents
 /// attributes as `cloudEvents_` headers, and the trace context carried from the job.
-pub fn properties(
-    id: &str,
-    time: &str,
-    source: &str,
-    now_unix: u64,
-    trace: FieldTable,
-) -> BasicProperties {
+pub fn properties(id: &str, time: &str, source: &str, now_unix: u64, trace: FieldTable) -> BasicProperties {
     let text = |s: &str| AMQPValue::LongString(LongString::from(s));
     let mut headers = trace;
     headers.insert("cloudEvents_specversion".into(), text("1.0"));
@@ -61,11 +52,7 @@ pub fn properties(
     headers.insert("cloudEvents_source".into(), text(source));
     headers.insert("cloudEvents_type".into(), text(SCHEMA));
     headers.insert("cloudEvents_time".into(), text(time));
-    json_properties()
-        .with_message_id(id.into())
-        .with_type(SCHEMA.into())
-        .with_timestamp(now_unix)
-        .with_headers(headers)
+    json_properties().with_message_id(id.into()).with_type(SCHEMA.into()).with_timestamp(now_unix).with_headers(headers)
 }
 
 #[cfg(test)]
@@ -77,10 +64,7 @@ mod tests {
     fn claims_map_to_decisions() {
         assert_eq!(decide(&Claim::Acquired), Decision::Publish);
         assert_eq!(decide(&Claim::Done("done".into())), Decision::Duplicate);
-        assert_eq!(
-            decide(&Claim::Pending(Duration::from_secs(3))),
-            Decision::Wait
-        );
+        assert_eq!(decide(&Claim::Pending(Duration::from_secs(3))), Decision::Wait);
     }
 
     #[test]
@@ -89,10 +73,7 @@ mod tests {
             routing_key("article", Some("zh"), Some("www.finance.sina.com.cn")),
             "article.zh.finance_sina_com_cn"
         );
-        assert_eq!(
-            routing_key("duplicate", None, None),
-            "duplicate.und.unknown"
-        );
+        assert_eq!(routing_key("duplicate", None, None), "duplicate.und.unknown");
     }
 
     #[test]

@@ -54,13 +54,11 @@ pub fn literal_ip(url: &url::Url) -> Option<IpAddr> {
     }
 }
 
-/// Why a URL may not be fetched, if it may not.
-pub fn check_url(url: &url::Url, allow_private: bool) -> Result<(), String> {
+/// Why a URL may not be fetched, if it may not. `allow_addrs` are exact `ip:port` addresses let
+/// through although not public.
+pub fn check_url(url: &url::Url, allow_private: bool, allow_addrs: &[SocketAddr]) -> Result<(), String> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "scheme `{}` is not allowed; only http and https",
-            url.scheme()
-        ));
+        return Err(format!("scheme `{}` is not allowed; only http and https", url.scheme()));
     }
     if url.host().is_none() {
         return Err("the URL has no host".into());
@@ -69,7 +67,10 @@ pub fn check_url(url: &url::Url, allow_private: bool) -> Result<(), String> {
         && let Some(ip) = literal_ip(url)
         && !is_public(ip)
     {
-        return Err(format!("{ip} is not a public address"));
+        let port = url.port_or_known_default().unwrap_or(0);
+        if !allow_addrs.contains(&SocketAddr::new(ip, port)) {
+            return Err(format!("{ip} is not a public address"));
+        }
     }
     Ok(())
 }
@@ -106,19 +107,24 @@ mod tests {
             "http://224.0.0.1/",
             "http://240.0.0.1/",
         ] {
-            assert!(check_url(&url(u), false).is_err(), "{u} should be refused");
-            assert!(
-                check_url(&url(u), true).is_ok(),
-                "{u} allowed with the override"
-            );
+            assert!(check_url(&url(u), false, &[]).is_err(), "{u} should be refused");
+            assert!(check_url(&url(u), true, &[]).is_ok(), "{u} allowed with the override");
         }
     }
 
     #[test]
+    fn an_allowed_address_passes_only_with_its_port() {
+        let allowed: Vec<SocketAddr> = vec!["127.0.0.1:8080".parse().unwrap()];
+        assert!(check_url(&url("http://127.0.0.1:8080/a"), false, &allowed).is_ok());
+        assert!(check_url(&url("http://127.0.0.1:8081/a"), false, &allowed).is_err());
+        assert!(check_url(&url("http://127.0.0.1/"), false, &allowed).is_err());
+    }
+
+    #[test]
     fn public_addresses_and_names_pass_and_other_schemes_do_not() {
-        assert!(check_url(&url("https://93.184.215.14/"), false).is_ok());
-        assert!(check_url(&url("https://news.example.com/a"), false).is_ok());
-        assert!(check_url(&url("ftp://news.example.com/a"), true).is_err());
-        assert!(check_url(&url("file:///etc/passwd"), true).is_err());
+        assert!(check_url(&url("https://93.184.215.14/"), false, &[]).is_ok());
+        assert!(check_url(&url("https://news.example.com/a"), false, &[]).is_ok());
+        assert!(check_url(&url("ftp://news.example.com/a"), true, &[]).is_err());
+        assert!(check_url(&url("file:///etc/passwd"), true, &[]).is_err());
     }
 }

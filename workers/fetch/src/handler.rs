@@ -6,14 +6,15 @@ use std::time::Duration;
 use futures_lite::StreamExt;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use shared::amqp::{
-    AMQPValue, Broker, Failure, Handler, Incoming, LongString, Outcome, json_properties,
-    trace_headers,
+    AMQPValue, Broker, Failure, Handler, Incoming, LongString, Outcome, json_properties, trace_headers,
 };
 use shared::config::FetchSettings;
 use shared::message::{CONTENT_TYPE_HTML, Job, Stage};
 use shared::metrics::Metrics;
 
 use crate::guard;
+use crate::robots::Robots;
+use shared::redis::Redis;
 
 /// Resolves names with the system resolver and keeps only public addresses, so that a name
 /// pointing at a private address (or rebinding to one) is never connected to.
@@ -37,22 +38,46 @@ pub struct FetchHandler {
     client: reqwest::Client,
     settings: FetchSettings,
     metrics: Arc<Metrics>,
+    redis: Redis,
+    prefix: String,
+}
+
+/// Longest wait for a host's next slot while holding the delivery; beyond it the job goes back
+/// through a delay queue, since sleeping long on a held delivery trips the consumer timeout.
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(5);
+/// Largest robots.txt read.
+const MAX_ROBOTS_BYTES: usize = 512 * 1024;
+/// How long the validators of a page (ETag, Last-Modified) are remembered.
+const VALIDATORS_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+use copydesk_clean::worker::{HTTP_DATE_HEADER, LAST_MODIFIED_HEADER};
+
+/// A fetched page, or the news that it has not changed.
+enum Fetched {
+    Page { url: String, body: Vec<u8>, charset: Option<String>, last_modified: Option<String>, date: Option<String> },
+    Unchanged,
 }
 
 impl FetchHandler {
     /// # Errors
     ///
     /// When the HTTP client cannot be built.
-    pub fn new(settings: FetchSettings, metrics: Arc<Metrics>) -> anyhow::Result<FetchHandler> {
+    pub fn new(
+        settings: FetchSettings,
+        metrics: Arc<Metrics>,
+        redis: Redis,
+        prefix: &str,
+    ) -> anyhow::Result<FetchHandler> {
         // One crypto provider (ring) for every TLS user in the process.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let allow_private = settings.allow_private;
+        let allow_addrs = settings.allow_addrs.clone();
         let max_redirects = settings.max_redirects;
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= max_redirects {
                 return attempt.error(format!("more than {max_redirects} redirects"));
             }
-            match guard::check_url(attempt.url(), allow_private) {
+            match guard::check_url(attempt.url(), allow_private, &allow_addrs) {
                 Ok(()) => attempt.follow(),
                 Err(reason) => {
                     let message = format!("redirect to {}: {reason}", attempt.url());
@@ -69,20 +94,92 @@ impl FetchHandler {
         if !allow_private {
             builder = builder.dns_resolver(Arc::new(PublicResolver));
         }
-        Ok(FetchHandler {
-            client: builder.build()?,
-            settings,
-            metrics,
-        })
+        Ok(FetchHandler { client: builder.build()?, settings, metrics, redis, prefix: prefix.to_owned() })
     }
 
-    async fn fetch(&self, job: &Job) -> Result<(String, Vec<u8>, Option<String>), Failure> {
+    /// Waits for the host's next request slot, shared by all replicas through Redis.
+    async fn polite_wait(&self, host: &str, interval: Duration) -> Result<(), Failure> {
+        if interval.is_zero() {
+            return Ok(());
+        }
+        let key = format!("{}:fetch:rate:{host}", self.prefix);
+        match self.redis.reserve_slot(&key, interval, MAX_INLINE_WAIT).await {
+            Ok(Some(wait)) => {
+                tokio::time::sleep(wait).await;
+                Ok(())
+            }
+            Ok(None) => {
+                Err(Failure::wait("rate_limited", format!("{host} is busy; waiting for its turn"), MAX_INLINE_WAIT))
+            }
+            Err(e) => Err(Failure::new("redis", e.to_string())),
+        }
+    }
+
+    /// The robots.txt of `url`'s origin, from the cache or fetched (and cached).
+    async fn robots(&self, url: &url::Url, interval: Duration) -> Result<Robots, Failure> {
+        let origin = url.origin().ascii_serialization();
+        let key = format!("{}:fetch:robots:{origin}", self.prefix);
+        match self.redis.get(&key).await {
+            Ok(Some(text)) => return Ok(Robots::parse(&text)),
+            Ok(None) => {}
+            Err(e) => return Err(Failure::new("redis", e.to_string())),
+        }
+        self.polite_wait(url.host_str().unwrap_or(""), interval).await?;
+        let robots_url = format!("{origin}/robots.txt");
+        let text = match self.client.get(&robots_url).send().await {
+            Ok(r) if r.status().is_success() => {
+                let mut body = Vec::new();
+                let mut stream = r.bytes_stream();
+                while let Some(Ok(chunk)) = stream.next().await {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > MAX_ROBOTS_BYTES {
+                        break;
+                    }
+                }
+                String::from_utf8_lossy(&body).into_owned()
+            }
+            // RFC 9309: unavailable (4xx) means no rules; unreachable (5xx) means wait.
+            Ok(r) if r.status().is_client_error() => String::new(),
+            Ok(r) => return Err(Failure::new("robots_unavailable", format!("HTTP {} for {robots_url}", r.status()))),
+            Err(e) if e.is_timeout() || e.is_connect() => {
+                return Err(Failure::new("robots_unavailable", error_chain(&e)));
+            }
+            Err(_) => String::new(),
+        };
+        let _ = self.redis.set(&key, &text, self.settings.robots_ttl).await;
+        Ok(Robots::parse(&text))
+    }
+
+    async fn fetch(&self, job: &Job) -> Result<Fetched, Failure> {
         let url = job.url.as_deref().unwrap_or_default();
-        let url = url::Url::parse(url)
-            .map_err(|e| Failure::new("bad_url", format!("`{url}` is not a URL: {e}")))?;
-        guard::check_url(&url, self.settings.allow_private)
+        let url = url::Url::parse(url).map_err(|e| Failure::new("bad_url", format!("`{url}` is not a URL: {e}")))?;
+        guard::check_url(&url, self.settings.allow_private, &self.settings.allow_addrs)
             .map_err(|r| Failure::new("forbidden_url", r))?;
-        let response = self.client.get(url.clone()).send().await.map_err(|e| {
+        let host = url.host_str().unwrap_or("").to_owned();
+        let mut interval = self.settings.interval_for(&host);
+        if self.settings.robots {
+            let robots = self.robots(&url, interval).await?;
+            let path = &url[url::Position::BeforePath..url::Position::AfterQuery];
+            if !robots.allowed(&self.settings.user_agent, path) {
+                return Err(Failure::new("robots_disallowed", format!("robots.txt of {host} disallows {path}")));
+            }
+            if let Some(delay) = robots.crawl_delay(&self.settings.user_agent) {
+                interval = interval.max(delay);
+            }
+        }
+        self.polite_wait(&host, interval).await?;
+        let validators_key = format!("{}:fetch:validators:{url}", self.prefix);
+        let mut request = self.client.get(url.clone());
+        if let Ok(Some(v)) = self.redis.get(&validators_key).await {
+            let (etag, modified) = v.split_once('\n').unwrap_or((v.as_str(), ""));
+            if !etag.is_empty() {
+                request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+            }
+            if !modified.is_empty() {
+                request = request.header(reqwest::header::IF_MODIFIED_SINCE, modified);
+            }
+        }
+        let response = request.send().await.map_err(|e| {
             let text = error_chain(&e);
             if e.is_redirect() || text.contains("non-public") {
                 Failure::new("forbidden_url", text)
@@ -93,10 +190,10 @@ impl FetchHandler {
             }
         })?;
         let status = response.status();
-        self.metrics.inc(
-            "copydesk_fetch_responses_total",
-            &[("class", &format!("{}xx", status.as_u16() / 100))],
-        );
+        self.metrics.inc("copydesk_fetch_responses_total", &[("class", &format!("{}xx", status.as_u16() / 100))]);
+        if status == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(Fetched::Unchanged);
+        }
         if status.as_u16() == 429 || status.is_server_error() {
             let after = response
                 .headers()
@@ -105,11 +202,7 @@ impl FetchHandler {
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(|s| Duration::from_secs(s.min(3600)));
             let mut failure = Failure::new(
-                if status.as_u16() == 429 {
-                    "http_429"
-                } else {
-                    "http_5xx"
-                },
+                if status.as_u16() == 429 { "http_429" } else { "http_5xx" },
                 format!("HTTP {status} from {url}"),
             );
             failure.delay = after;
@@ -124,31 +217,21 @@ impl FetchHandler {
             });
         }
         let final_url = response.url().to_string();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let header = |name: reqwest::header::HeaderName| {
+            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        };
+        let (etag, last_modified, date) =
+            (header(reqwest::header::ETAG), header(reqwest::header::LAST_MODIFIED), header(reqwest::header::DATE));
+        let content_type =
+            response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if let Some(ct) = &content_type {
-            let essence = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
+            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
             if !matches!(essence.as_str(), "text/html" | "application/xhtml+xml" | "") {
-                return Err(Failure::new(
-                    "unsupported_type",
-                    format!("content type `{essence}` is not a web page"),
-                ));
+                return Err(Failure::new("unsupported_type", format!("content type `{essence}` is not a web page")));
             }
         }
         let charset = content_type.as_deref().and_then(|ct| {
-            ct.split(';').find_map(|p| {
-                p.trim()
-                    .strip_prefix("charset=")
-                    .map(|c| c.trim_matches('"').to_owned())
-            })
+            ct.split(';').find_map(|p| p.trim().strip_prefix("charset=").map(|c| c.trim_matches('"').to_owned()))
         });
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
@@ -168,7 +251,11 @@ impl FetchHandler {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok((final_url, body, charset))
+        if etag.is_some() || last_modified.is_some() {
+            let value = format!("{}\n{}", etag.unwrap_or_default(), last_modified.clone().unwrap_or_default());
+            let _ = self.redis.set(&validators_key, &value, VALIDATORS_TTL).await;
+        }
+        Ok(Fetched::Page { url: final_url, body, charset, last_modified, date })
     }
 }
 
@@ -185,10 +272,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// A transient failure is retried; the rest are dead-lettered.
 fn is_transient(kind: &str) -> bool {
-    matches!(
-        kind,
-        "http_timeout" | "http_connect" | "http_5xx" | "http_429" | "http_body"
-    )
+    matches!(kind, "http_timeout" | "http_connect" | "http_5xx" | "http_429" | "http_body")
 }
 
 impl Handler for FetchHandler {
@@ -201,19 +285,20 @@ impl Handler for FetchHandler {
             Ok(job) => job,
             Err(error) => return Outcome::Reject(Failure::new(error.kind(), error.to_string())),
         };
-        let (final_url, body, charset) = match self.fetch(&job).await {
-            Ok(fetched) => fetched,
+        let (final_url, body, charset, last_modified, date) = match self.fetch(&job).await {
+            Ok(Fetched::Page { url, body, charset, last_modified, date }) => (url, body, charset, last_modified, date),
+            Ok(Fetched::Unchanged) => {
+                self.metrics.inc("copydesk_fetch_unchanged_total", &[]);
+                return Outcome::Done;
+            }
             Err(failure) if is_transient(failure.kind) => return Outcome::Retry(failure),
             Err(failure) => return Outcome::Reject(failure),
         };
         let fetched_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let tld = url::Url::parse(&final_url).ok().and_then(|u| {
-            u.host_str()
-                .and_then(|h| h.rsplit('.').next().map(str::to_owned))
-        });
-        let text = copydesk_clean::charset::decode(&body, charset.as_deref(), tld.as_deref())
-            .text
-            .into_owned();
+        let tld = url::Url::parse(&final_url)
+            .ok()
+            .and_then(|u| u.host_str().and_then(|h| h.rsplit('.').next().map(str::to_owned)));
+        let text = copydesk_clean::charset::decode(&body, charset.as_deref(), tld.as_deref()).text.into_owned();
         let clean_job = Job {
             url: Some(final_url),
             content: Some(text),
@@ -227,11 +312,13 @@ impl Handler for FetchHandler {
             copydesk_clean::worker::FETCHED_AT_HEADER.into(),
             AMQPValue::LongString(LongString::from(fetched_at.as_str())),
         );
+        for (name, value) in [(LAST_MODIFIED_HEADER, last_modified), (HTTP_DATE_HEADER, date)] {
+            if let Some(v) = value {
+                headers.insert(name.into(), AMQPValue::LongString(LongString::from(v.as_str())));
+            }
+        }
         let properties = json_properties().with_headers(headers);
-        match broker
-            .publish(&broker.names.jobs(), "clean", &body, properties, true)
-            .await
-        {
+        match broker.publish(&broker.names.jobs(), "clean", &body, properties, true).await {
             Ok(()) => Outcome::Done,
             Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
         }

@@ -2,10 +2,13 @@
 //! stage as a clean job.
 //!
 //! - [`guard`]: the SSRF guard (pure);
-//! - [`handler`]: the HTTP client and the I/O shell.
+//! - [`robots`]: robots.txt rules (pure);
+//! - [`handler`]: the HTTP client and the I/O shell, with the per-host rate shared by all
+//!   replicas through Redis, cached robots.txt, and conditional GET.
 
 pub mod guard;
 pub mod handler;
+pub mod robots;
 
 use std::sync::Arc;
 
@@ -21,7 +24,8 @@ use tokio_util::sync::CancellationToken;
 /// When the HTTP client or the health endpoint cannot be set up.
 pub async fn run(settings: Settings, stop: CancellationToken) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let handler = handler::FetchHandler::new(settings.fetch.clone(), metrics.clone())
+    let redis = shared::redis::Redis::new(&settings.redis_url).context("invalid COPYDESK_REDIS_URL")?;
+    let handler = handler::FetchHandler::new(settings.fetch.clone(), metrics.clone(), redis.clone(), &settings.prefix)
         .context("building the HTTP client")?;
-    shared::worker::run(settings, Arc::new(handler), None, metrics, stop).await
+    shared::worker::run(settings, Arc::new(handler), Some(redis), metrics, stop).await
 }

@@ -39,11 +39,7 @@ pub struct Block {
 
 impl Block {
     pub fn link_density(&self) -> f32 {
-        if self.chars == 0 {
-            0.0
-        } else {
-            self.link_chars as f32 / self.chars as f32
-        }
+        if self.chars == 0 { 0.0 } else { self.link_chars as f32 / self.chars as f32 }
     }
 }
 
@@ -75,13 +71,7 @@ struct Walker<'a> {
 
 /// The blocks of the subtrees `roots`, in document order. `strict` leaves out every subtree whose
 /// class names furniture; otherwise only small ones are left out.
-pub fn blocks(
-    dom: &Dom,
-    stats: &[Stats],
-    roots: &[Id],
-    base: Option<&Url>,
-    strict: bool,
-) -> Vec<Block> {
+pub fn blocks(dom: &Dom, stats: &[Stats], roots: &[Id], base: Option<&Url>, strict: bool) -> Vec<Block> {
     let mut w = Walker {
         strict,
         dom,
@@ -116,9 +106,7 @@ impl Walker<'_> {
                     let node = self.dom.node(id);
                     match &node.data {
                         Data::Text(t) => self.push_text(t),
-                        Data::Root => {
-                            stack.extend(node.children.iter().rev().map(|&c| Step::Enter(c)))
-                        }
+                        Data::Root => stack.extend(node.children.iter().rev().map(|&c| Step::Enter(c))),
                         Data::Element(e) => {
                             if id != root && self.skip(id, e) {
                                 continue;
@@ -151,14 +139,7 @@ impl Walker<'_> {
     fn skip_inner(&self, id: Id, e: &Element) -> bool {
         if matches!(
             e.tag,
-            Tag::Nav
-                | Tag::Aside
-                | Tag::Footer
-                | Tag::Form
-                | Tag::Menu
-                | Tag::Header
-                | Tag::H1
-                | Tag::Dialog
+            Tag::Nav | Tag::Aside | Tag::Footer | Tag::Form | Tag::Menu | Tag::Header | Tag::H1 | Tag::Dialog
         ) {
             return true;
         }
@@ -178,15 +159,7 @@ impl Walker<'_> {
         }
         if !matches!(
             e.tag,
-            Tag::Div
-                | Tag::Section
-                | Tag::Ul
-                | Tag::Ol
-                | Tag::Table
-                | Tag::Dl
-                | Tag::Tbody
-                | Tag::Td
-                | Tag::Center
+            Tag::Div | Tag::Section | Tag::Ul | Tag::Ol | Tag::Table | Tag::Dl | Tag::Tbody | Tag::Td | Tag::Center
         ) {
             return false;
         }
@@ -199,14 +172,8 @@ impl Walker<'_> {
         }
         if matches!(e.tag, Tag::Ul | Tag::Ol) && ld > 0.3 {
             // A list of links is furniture; a list of linked sentences is prose.
-            let items = self
-                .dom
-                .node(id)
-                .children
-                .iter()
-                .filter(|&&c| self.dom.node(c).tag() == Some(Tag::Li))
-                .count()
-                .max(1);
+            let items =
+                self.dom.node(id).children.iter().filter(|&&c| self.dom.node(c).tag() == Some(Tag::Li)).count().max(1);
             if (s.chars as usize) / items < 80 {
                 return true;
             }
@@ -242,17 +209,9 @@ impl Walker<'_> {
                 return false;
             }
             Tag::A => {
-                let inline_only = self
-                    .dom
-                    .node(id)
-                    .children
-                    .iter()
-                    .all(|&c| self.dom.node(c).tag().is_none_or(|t| !t.is_block()));
-                match e
-                    .attr("href")
-                    .and_then(|h| self.absolute(h))
-                    .filter(|_| inline_only)
-                {
+                let inline_only =
+                    self.dom.node(id).children.iter().all(|&c| self.dom.node(c).tag().is_none_or(|t| !t.is_block()));
+                match e.attr("href").and_then(|h| self.absolute(h)).filter(|_| inline_only) {
                     Some(href) => {
                         if self.pending_space {
                             // The space before a link belongs before its tag.
@@ -270,15 +229,9 @@ impl Walker<'_> {
                 return true;
             }
             Tag::Figure => {
-                let caption = self
-                    .dom
-                    .node(id)
-                    .children
-                    .iter()
-                    .find(|&&c| self.dom.node(c).tag() == Some(Tag::Figcaption));
-                let caption = caption
-                    .map(|&c| collapse(&self.subtree_text(c)))
-                    .filter(|c| !c.is_empty());
+                let caption =
+                    self.dom.node(id).children.iter().find(|&&c| self.dom.node(c).tag() == Some(Tag::Figcaption));
+                let caption = caption.map(|&c| collapse(&self.subtree_text(c))).filter(|c| !c.is_empty());
                 self.caption.push(caption);
             }
             _ => {}
@@ -288,10 +241,7 @@ impl Walker<'_> {
             let kind = match e.tag {
                 Tag::Li => {
                     let list = self.dom.node(id).parent;
-                    Some(Kind::Item {
-                        ordered: self.dom.node(list).tag() == Some(Tag::Ol),
-                        list,
-                    })
+                    Some(Kind::Item { ordered: self.dom.node(list).tag() == Some(Tag::Ol), list })
                 }
                 Tag::Blockquote => Some(Kind::Quote),
                 Tag::Pre => {
@@ -303,8 +253,7 @@ impl Walker<'_> {
             if let Some(kind) = kind {
                 self.context.push(kind);
             } else {
-                self.context
-                    .push(self.context.last().cloned().unwrap_or(Kind::Paragraph));
+                self.context.push(self.context.last().cloned().unwrap_or(Kind::Paragraph));
             }
         }
         true
@@ -361,11 +310,8 @@ impl Walker<'_> {
         self.pending_space = false;
         if self.chars > 0 {
             let kind = self.context.last().cloned().unwrap_or(Kind::Paragraph);
-            let text = if kind == Kind::Pre {
-                self.text.trim_matches('\n').to_owned()
-            } else {
-                self.text.trim().to_owned()
-            };
+            let text =
+                if kind == Kind::Pre { self.text.trim_matches('\n').to_owned() } else { self.text.trim().to_owned() };
             let mut html = std::mem::take(&mut self.html);
             // Links still open continue in the next block; close them here to keep the HTML whole.
             for _ in 0..(self.links_open & 0xFFFF) {
@@ -386,30 +332,22 @@ impl Walker<'_> {
     }
 
     fn image(&mut self, id: Id, e: &Element) {
-        let src = [
-            "data-src",
-            "data-original",
-            "data-lazy-src",
-            "data-url",
-            "src",
-        ]
-        .iter()
-        .filter_map(|a| e.attr(a))
-        .map(str::trim)
-        .find(|s| !s.is_empty() && !s.starts_with("data:"))
-        .or_else(|| {
-            e.attr("srcset")
-                .or(e.attr("data-srcset"))
-                .and_then(|s| s.split(',').next())
-                .and_then(|s| s.split_whitespace().next())
-        });
+        let src = ["data-src", "data-original", "data-lazy-src", "data-url", "src"]
+            .iter()
+            .filter_map(|a| e.attr(a))
+            .map(str::trim)
+            .find(|s| !s.is_empty() && !s.starts_with("data:"))
+            .or_else(|| {
+                e.attr("srcset")
+                    .or(e.attr("data-srcset"))
+                    .and_then(|s| s.split(',').next())
+                    .and_then(|s| s.split_whitespace().next())
+            });
         let Some(url) = src.and_then(|s| self.absolute(s)) else {
             return;
         };
         let tiny = |a: &str| {
-            e.attr(a)
-                .and_then(|v| v.trim_end_matches("px").trim().parse::<u32>().ok())
-                .is_some_and(|v| v < 100)
+            e.attr(a).and_then(|v| v.trim_end_matches("px").trim().parse::<u32>().ok()).is_some_and(|v| v < 100)
         };
         if tiny("width")
             || tiny("height")

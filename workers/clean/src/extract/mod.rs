@@ -33,12 +33,8 @@ pub struct Extracted {
 
 impl Extracted {
     pub fn text(&self) -> String {
-        let paragraphs: Vec<&str> = self
-            .blocks
-            .iter()
-            .filter(|b| !b.text.is_empty())
-            .map(|b| b.text.as_str())
-            .collect();
+        let paragraphs: Vec<&str> =
+            self.blocks.iter().filter(|b| !b.text.is_empty()).map(|b| b.text.as_str()).collect();
         paragraphs.join("\n\n")
     }
 
@@ -64,39 +60,17 @@ impl Extracted {
 pub fn extract(dom: &Dom, mode: Mode, base: Option<&Url>, title: Option<&str>) -> Extracted {
     let stats = score::stats(dom);
     if mode == Mode::Fragment {
-        return Extracted {
-            blocks: filter(emit::blocks(dom, &stats, &[ROOT], base, true), title),
-        };
+        return Extracted { blocks: filter(emit::blocks(dom, &stats, &[ROOT], base, true), title) };
     }
-    let strict = attempt(
-        dom,
-        &stats,
-        &score::unlikely(dom, &stats),
-        base,
-        title,
-        true,
-    );
+    let strict = attempt(dom, &stats, &score::unlikely(dom, &stats), base, title, true);
     let strict_chars = chars(&strict);
     if strict_chars >= RETRY_BELOW_CHARS {
         return Extracted { blocks: strict };
     }
     // Like Readability: when furniture-named subtrees were left out and little remains, the site's
     // class names misled us (`page-ad-margins` around everything); try again without them.
-    let lenient = attempt(
-        dom,
-        &stats,
-        &vec![false; dom.nodes.len()],
-        base,
-        title,
-        false,
-    );
-    Extracted {
-        blocks: if chars(&lenient) >= 2 * strict_chars.max(1) {
-            lenient
-        } else {
-            strict
-        },
-    }
+    let lenient = attempt(dom, &stats, &vec![false; dom.nodes.len()], base, title, false);
+    Extracted { blocks: if chars(&lenient) >= 2 * strict_chars.max(1) { lenient } else { strict } }
 }
 
 /// Below this many characters of text, extraction is tried again without the class-name rules.
@@ -111,11 +85,7 @@ fn attempt(
     strict: bool,
 ) -> Vec<Block> {
     let selected = score::select(dom, stats, unlikely);
-    let roots = if selected.is_empty() {
-        vec![ROOT]
-    } else {
-        selected
-    };
+    let roots = if selected.is_empty() { vec![ROOT] } else { selected };
     filter(emit::blocks(dom, stats, &roots, base, strict), title)
 }
 
@@ -125,23 +95,14 @@ fn chars(blocks: &[Block]) -> usize {
     blocks
         .iter()
         .flat_map(|b| b.text.chars())
-        .map(|c| {
-            if shared::text::is_cjk(c) {
-                3
-            } else {
-                usize::from(!c.is_whitespace())
-            }
-        })
+        .map(|c| if shared::text::is_cjk(c) { 3 } else { usize::from(!c.is_whitespace()) })
         .sum()
 }
 
 /// Drops furniture lines from the blocks.
 fn filter(blocks: Vec<Block>, title: Option<&str>) -> Vec<Block> {
     let title = title.map(shared::text::normalize);
-    blocks
-        .into_iter()
-        .filter(|b| !is_furniture(b, title.as_deref()))
-        .collect()
+    blocks.into_iter().filter(|b| !is_furniture(b, title.as_deref())).collect()
 }
 
 fn is_furniture(b: &Block, title: Option<&str>) -> bool {
@@ -185,14 +146,7 @@ fn is_furniture(b: &Block, title: Option<&str>) -> bool {
 }
 
 fn sentence_marks(text: &str) -> usize {
-    text.chars()
-        .filter(|c| {
-            matches!(
-                c,
-                ',' | '.' | ';' | '，' | '。' | '；' | '、' | '!' | '?' | '！' | '？'
-            )
-        })
-        .count()
+    text.chars().filter(|c| matches!(c, ',' | '.' | ';' | '，' | '。' | '；' | '、' | '!' | '?' | '！' | '？')).count()
 }
 
 fn render(blocks: &[Block]) -> String {
@@ -209,11 +163,9 @@ fn render(blocks: &[Block]) -> String {
         }
         match &b.kind {
             Kind::Paragraph => push_tag(&mut out, "p", &b.html),
-            Kind::Heading(level) => push_tag(
-                &mut out,
-                ["h2", "h2", "h3", "h4", "h5", "h6"][(*level as usize).clamp(1, 6) - 1],
-                &b.html,
-            ),
+            Kind::Heading(level) => {
+                push_tag(&mut out, ["h2", "h2", "h3", "h4", "h5", "h6"][(*level as usize).clamp(1, 6) - 1], &b.html)
+            }
             Kind::Quote => {
                 out.push_str("<blockquote>");
                 push_tag(&mut out, "p", &b.html);

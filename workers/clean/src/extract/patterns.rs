@@ -41,9 +41,8 @@ pub static UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Class or id names that keep an [`UNLIKELY`] subtree (Readability's "maybe a candidate").
-pub static MAYBE_CONTENT: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"article|(?-u:\b)body|column|content|(?-u:\b)main|shadow|story|(?-u:\b)text")
-});
+pub static MAYBE_CONTENT: LazyLock<Regex> =
+    LazyLock::new(|| re(r"article|(?-u:\b)body|column|content|(?-u:\b)main|shadow|story|(?-u:\b)text"));
 
 /// Class or id names of furniture that is left out even inside content-named wrappers, when small.
 pub static STRONG_UNLIKELY: LazyLock<Regex> = LazyLock::new(|| {
@@ -69,9 +68,8 @@ pub static FURNITURE_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
 
 /// A byline written as a line of its own (`作者：…`, `文/…`); only short lines, since
 /// `记者：…` also opens the questions of an interview.
-pub static BYLINE_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^[\s\(（【\[]*(?:记者|通讯员|作者|撰文|文|图|摄|摄影|实习生)\s*[:：/|｜]")
-});
+pub static BYLINE_PREFIX: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^[\s\(（【\[]*(?:记者|通讯员|作者|撰文|文|图|摄|摄影|实习生)\s*[:：/|｜]"));
 
 /// A short line holding a date together with a source, author, update or view-count label:
 /// the header line of many Chinese portals (`2005-02-06 13:26更新 来源：转载文章`).
@@ -147,19 +145,12 @@ mod tests {
             "Image copyright Getty Images",
             "扫描二维码，关注我们",
         ] {
-            assert!(
-                FURNITURE_PREFIX.is_match(line) || FURNITURE_LINE.is_match(line),
-                "{line}"
-            );
+            assert!(FURNITURE_PREFIX.is_match(line) || FURNITURE_LINE.is_match(line), "{line}");
         }
-        for line in [
-            "河曲县大刀阔斧改革，将36个党政机构精简为22个。",
-            "The council voted on Tuesday to approve the plan.",
-        ] {
-            assert!(
-                !FURNITURE_PREFIX.is_match(line) && !FURNITURE_LINE.is_match(line),
-                "{line}"
-            );
+        for line in
+            ["河曲县大刀阔斧改革，将36个党政机构精简为22个。", "The council voted on Tuesday to approve the plan."]
+        {
+            assert!(!FURNITURE_PREFIX.is_match(line) && !FURNITURE_LINE.is_match(line), "{line}");
         }
     }
 
@@ -173,11 +164,7 @@ mod tests {
 
     #[test]
     fn date_only_lines_are_recognised() {
-        for line in [
-            "2022年08月02日 14:47",
-            "Updated: March 3, 2021 10:15 am",
-            "2022-08-02",
-        ] {
+        for line in ["2022年08月02日 14:47", "Updated: March 3, 2021 10:15 am", "2022-08-02"] {
             assert!(DATE_ONLY.is_match(line), "{line}");
         }
         assert!(!DATE_ONLY.is_match("On 2022-08-02 the council met."));

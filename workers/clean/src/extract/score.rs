@@ -78,11 +78,7 @@ impl Class {
 
 impl Stats {
     pub fn link_density(&self) -> f32 {
-        if self.chars == 0 {
-            0.0
-        } else {
-            self.link_chars as f32 / self.chars as f32
-        }
+        if self.chars == 0 { 0.0 } else { self.link_chars as f32 / self.chars as f32 }
     }
 }
 
@@ -97,9 +93,7 @@ pub fn stats(dom: &Dom) -> Vec<Stats> {
                 for c in t.chars() {
                     if !c.is_whitespace() {
                         s.chars += 1;
-                        if matches!(c, ',' | '，' | '、' | '。' | '；' | ';')
-                            || (c == '.' && s.chars > 1)
-                        {
+                        if matches!(c, ',' | '，' | '、' | '。' | '；' | ';') || (c == '.' && s.chars > 1) {
                             s.punct += 1;
                         }
                     }
@@ -107,9 +101,7 @@ pub fn stats(dom: &Dom) -> Vec<Stats> {
             }
             Data::Element(e) => {
                 if !e.class_id.is_empty() {
-                    s.class = *classes
-                        .entry(e.class_id.as_str())
-                        .or_insert_with(|| Class::of(&e.class_id));
+                    s.class = *classes.entry(e.class_id.as_str()).or_insert_with(|| Class::of(&e.class_id));
                 }
                 if e.tag == Tag::A {
                     s.link_chars = s.chars;
@@ -144,9 +136,7 @@ pub fn unlikely(dom: &Dom, stats: &[Stats]) -> Vec<bool> {
         flags[id] = flags[node.parent as usize]
             || node.parent != 0
                 && stats[id].class.unlikely()
-                && node.element().is_some_and(|e| {
-                    !matches!(e.tag, Tag::Body | Tag::A | Tag::Article | Tag::Main)
-                });
+                && node.element().is_some_and(|e| !matches!(e.tag, Tag::Body | Tag::A | Tag::Article | Tag::Main));
     }
     flags
 }
@@ -155,9 +145,7 @@ fn tag_bonus(tag: Tag) -> f32 {
     match tag {
         Tag::Div | Tag::Article | Tag::Main => 5.0,
         Tag::Section | Tag::Pre | Tag::Td | Tag::Blockquote => 3.0,
-        Tag::Address | Tag::Ol | Tag::Ul | Tag::Dl | Tag::Dd | Tag::Dt | Tag::Li | Tag::Form => {
-            -3.0
-        }
+        Tag::Address | Tag::Ol | Tag::Ul | Tag::Dl | Tag::Dd | Tag::Dt | Tag::Li | Tag::Form => -3.0,
         Tag::H1 | Tag::H2 | Tag::H3 | Tag::H4 | Tag::H5 | Tag::H6 | Tag::Th => -5.0,
         _ => 0.0,
     }
@@ -165,10 +153,7 @@ fn tag_bonus(tag: Tag) -> f32 {
 
 /// Containers that never hold the article.
 fn never_candidate(tag: Tag) -> bool {
-    matches!(
-        tag,
-        Tag::Nav | Tag::Footer | Tag::Aside | Tag::Header | Tag::Form | Tag::Menu | Tag::A
-    )
+    matches!(tag, Tag::Nav | Tag::Footer | Tag::Aside | Tag::Header | Tag::Form | Tag::Menu | Tag::A)
 }
 
 /// The node ids whose content is the article, in document order; empty when nothing scores.
@@ -187,8 +172,7 @@ pub fn select(dom: &Dom, stats: &[Stats], unlikely: &[bool]) -> Vec<Id> {
             let Some(ae) = a.element() else { break };
             if !initialized[ancestor as usize] {
                 initialized[ancestor as usize] = true;
-                score[ancestor as usize] =
-                    tag_bonus(ae.tag) + stats[ancestor as usize].class.weight();
+                score[ancestor as usize] = tag_bonus(ae.tag) + stats[ancestor as usize].class.weight();
                 candidates.push(ancestor);
             }
             let divider = match level {
@@ -201,8 +185,7 @@ pub fn select(dom: &Dom, stats: &[Stats], unlikely: &[bool]) -> Vec<Id> {
             level += 1;
         }
     };
-    let paragraph_score =
-        |chars: u32, punct: u32| 1.0 + punct.min(50) as f32 + (chars as f32 / 100.0).min(3.0);
+    let paragraph_score = |chars: u32, punct: u32| 1.0 + punct.min(50) as f32 + (chars as f32 / 100.0).min(3.0);
 
     for id in 1..n as Id {
         let node = dom.node(id);
@@ -211,21 +194,12 @@ pub fn select(dom: &Dom, stats: &[Stats], unlikely: &[bool]) -> Vec<Id> {
             continue;
         }
         let s = stats[id as usize];
-        let has_br = || {
-            node.children
-                .iter()
-                .any(|&c| dom.node(c).tag() == Some(Tag::Br))
-        };
-        let is_paragraph = matches!(e.tag, Tag::P | Tag::Pre | Tag::Dd)
-            || (matches!(e.tag, Tag::Td | Tag::Blockquote) && !has_br());
+        let has_br = || node.children.iter().any(|&c| dom.node(c).tag() == Some(Tag::Br));
+        let is_paragraph =
+            matches!(e.tag, Tag::P | Tag::Pre | Tag::Dd) || (matches!(e.tag, Tag::Td | Tag::Blockquote) && !has_br());
         match e.tag {
             _ if is_paragraph && s.chars >= 20 => {
-                add(
-                    node.parent,
-                    paragraph_score(s.chars, s.punct),
-                    &mut score,
-                    &mut candidates,
-                );
+                add(node.parent, paragraph_score(s.chars, s.punct), &mut score, &mut candidates);
             }
             _ if s.own_chars >= 20 => {
                 // Text written straight into a container (`<div>text<br>text</div>`, `<td>` layouts):
@@ -241,12 +215,7 @@ pub fn select(dom: &Dom, stats: &[Stats], unlikely: &[bool]) -> Vec<Id> {
                     }
                     if (breaks || i + 1 == children.len()) && chars > 0 {
                         if chars >= 20 {
-                            add(
-                                id,
-                                paragraph_score(chars, punct),
-                                &mut score,
-                                &mut candidates,
-                            );
+                            add(id, paragraph_score(chars, punct), &mut score, &mut candidates);
                         }
                         chars = 0;
                         punct = 0;
@@ -280,20 +249,12 @@ pub fn select(dom: &Dom, stats: &[Stats], unlikely: &[bool]) -> Vec<Id> {
         .map(|&id| (id, final_score(id)))
         .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let alternatives: Vec<Id> = ranked
-        .iter()
-        .skip(1)
-        .take(4)
-        .filter(|(_, s)| *s >= top_score * 0.75)
-        .map(|(id, _)| *id)
-        .collect();
+    let alternatives: Vec<Id> =
+        ranked.iter().skip(1).take(4).filter(|(_, s)| *s >= top_score * 0.75).map(|(id, _)| *id).collect();
     if alternatives.len() >= 3 {
         let mut ancestor = dom.node(top).parent;
         while ancestor != 0 && dom.node(ancestor).tag() != Some(Tag::Body) {
-            let contained = alternatives
-                .iter()
-                .filter(|&&a| is_ancestor(dom, ancestor, a))
-                .count();
+            let contained = alternatives.iter().filter(|&&a| is_ancestor(dom, ancestor, a)).count();
             if contained >= 3 {
                 top = ancestor;
                 break;
@@ -325,10 +286,7 @@ pub fn select(dom: &Dom, stats: &[Stats], unlikely: &[bool]) -> Vec<Id> {
     // A lone child wrapper adds nothing: take its parent, which may hold siblings we want.
     while let Some(p) = Some(dom.node(top).parent).filter(|&p| p != 0) {
         let pn = dom.node(p);
-        if pn.tag() == Some(Tag::Body)
-            || pn.element().is_none()
-            || significant_children(dom, stats, p) != 1
-        {
+        if pn.tag() == Some(Tag::Body) || pn.element().is_none() || significant_children(dom, stats, p) != 1 {
             break;
         }
         top = p;
@@ -348,22 +306,11 @@ fn is_ancestor(dom: &Dom, ancestor: Id, mut node: Id) -> bool {
 }
 
 fn significant_children(dom: &Dom, stats: &[Stats], id: Id) -> usize {
-    dom.node(id)
-        .children
-        .iter()
-        .filter(|&&c| stats[c as usize].chars > 0)
-        .count()
+    dom.node(id).children.iter().filter(|&&c| stats[c as usize].chars > 0).count()
 }
 
 /// The top candidate and those of its siblings that belong to the article.
-fn siblings(
-    dom: &Dom,
-    stats: &[Stats],
-    score: &[f32],
-    initialized: &[bool],
-    top: Id,
-    top_score: f32,
-) -> Vec<Id> {
+fn siblings(dom: &Dom, stats: &[Stats], score: &[f32], initialized: &[bool], top: Id, top_score: f32) -> Vec<Id> {
     let parent = dom.node(top).parent;
     if parent == 0 {
         return vec![top];
@@ -386,14 +333,9 @@ fn siblings(
         if !top_class.is_empty() && e.class_id == top_class {
             bonus += top_score * 0.2;
         }
-        let sib_score = if initialized[sib as usize] {
-            score[sib as usize] * (1.0 - s.link_density())
-        } else {
-            0.0
-        };
+        let sib_score = if initialized[sib as usize] { score[sib as usize] * (1.0 - s.link_density()) } else { 0.0 };
         // The lead photo sits beside the body as often as inside it.
-        let keep = if sib_score + bonus >= threshold || matches!(e.tag, Tag::Figure | Tag::Picture)
-        {
+        let keep = if sib_score + bonus >= threshold || matches!(e.tag, Tag::Figure | Tag::Picture) {
             true
         } else if e.tag == Tag::P {
             let ld = s.link_density();
