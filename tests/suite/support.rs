@@ -275,3 +275,125 @@ pub fn bulk_page(n: usize) -> String {
          </article></body></html>"
     )
 }
+
+/// A request as the test server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub at: Instant,
+    pub path: String,
+    /// Lower-case header names with their values.
+    pub headers: Vec<(String, String)>,
+}
+
+/// What the test server answers.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Send the body one byte a second.
+    pub trickle: bool,
+}
+
+impl Reply {
+    pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status: 200,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: body.into(),
+            trickle: false,
+        }
+    }
+
+    pub fn status(status: u16) -> Reply {
+        Reply { status, headers: Vec::new(), body: Vec::new(), trickle: false }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+type Route = dyn Fn(&Seen) -> Reply + Send + Sync;
+
+/// An HTTP server on 127.0.0.1 answering with `route`, logging every request.
+pub struct TestServer {
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+    pub log: Arc<std::sync::Mutex<Vec<Seen>>>,
+    task: JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start(route: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let log: Arc<std::sync::Mutex<Vec<Seen>>> = Arc::default();
+        let route: Arc<Route> = Arc::new(route);
+        let (task_log, task_route) = (log.clone(), route.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else { return };
+                let (log, route) = (task_log.clone(), task_route.clone());
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head).into_owned();
+                    let mut lines = text.lines();
+                    let path = lines.next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("/").to_owned();
+                    let headers = lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                        .collect();
+                    let seen = Seen { at: Instant::now(), path, headers };
+                    log.lock().unwrap().push(seen.clone());
+                    let reply = route(&seen);
+                    let mut out = format!(
+                        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+                        reply.status,
+                        reply.body.len()
+                    );
+                    for (k, v) in &reply.headers {
+                        out.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    out.push_str("\r\n");
+                    if s.write_all(out.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    if reply.trickle {
+                        for b in reply.body {
+                            if s.write_all(&[b]).await.is_err() {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    } else {
+                        for chunk in reply.body.chunks(64 * 1024) {
+                            if s.write_all(chunk).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        TestServer { base: format!("http://{addr}"), addr, log, task }
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

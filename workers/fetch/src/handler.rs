@@ -74,7 +74,7 @@ impl FetchHandler {
         let allow_addrs = settings.allow_addrs.clone();
         let max_redirects = settings.max_redirects;
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= max_redirects {
+            if attempt.previous().len() > max_redirects {
                 return attempt.error(format!("more than {max_redirects} redirects"));
             }
             match guard::check_url(attempt.url(), allow_private, &allow_addrs) {
@@ -181,7 +181,9 @@ impl FetchHandler {
         }
         let response = request.send().await.map_err(|e| {
             let text = error_chain(&e);
-            if e.is_redirect() || text.contains("non-public") {
+            if e.is_redirect() && text.contains("redirects") {
+                Failure::new("too_many_redirects", text)
+            } else if e.is_redirect() || text.contains("non-public") {
                 Failure::new("forbidden_url", text)
             } else if e.is_timeout() {
                 Failure::new("http_timeout", text)
