@@ -270,3 +270,62 @@ async fn sigterm_during_a_stream_stops_each_worker_cleanly_and_nothing_is_lost()
     assert!(env.next_on(&env.names.dead(), Duration::from_millis(200)).await.is_none());
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_fixed_and_replayed_becomes_an_article() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let mut env = TestEnv::new(&[("COPYDESK_MAX_ATTEMPTS", "2")]).await;
+    env.start_workers();
+    let fixed = Arc::new(AtomicBool::new(false));
+    let page = std::fs::read(project_root().join("examples/council-budget.html")).unwrap();
+    let server = {
+        let fixed = fixed.clone();
+        crate::support::TestServer::start(move |_| {
+            if fixed.load(Ordering::SeqCst) {
+                crate::support::Reply::ok("text/html", page.clone())
+            } else {
+                crate::support::Reply::status(503)
+            }
+        })
+        .await
+    };
+    env.publish_job(
+        "fetch",
+        &serde_json::to_vec(&json!({"url": format!("{}/story", server.base), "id": "replay-me"})).unwrap(),
+    )
+    .await;
+    // Wait until it is dead-lettered: the operator sees it, with its reason.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(crate::support::worker_binary("copydesk"))
+            .args(args)
+            .envs(env.process_env())
+            .output()
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = cli(&["dlq", "list"]);
+        assert!(out.status.success());
+        let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+        if listing.contains("http_5xx") {
+            assert!(listing.contains("fetch"), "{listing}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never dead-lettered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let shown = String::from_utf8_lossy(&cli(&["dlq", "show", "1"]).stdout).into_owned();
+    assert!(shown.contains("kind: http_5xx") && shown.contains("replay-me"), "{shown}");
+
+    fixed.store(true, Ordering::SeqCst);
+    let out = cli(&["dlq", "replay", "--kind", "http_5xx"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("replayed 1 dead letters"));
+    let m = env.next_on(&env.out, Duration::from_secs(30)).await.expect("the replayed job becomes an article");
+    let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+    assert_eq!(event["job_id"], "replay-me");
+    assert!(env.next_on(&env.names.dead(), Duration::from_millis(300)).await.is_none(), "the dead letter is gone");
+    env.cleanup().await;
+}

@@ -7,6 +7,7 @@
 //! old delivery tag is never acked on a recovered channel (the broker redelivers that message).
 
 mod consume;
+pub mod dlq;
 pub mod topology;
 
 use std::time::Duration;

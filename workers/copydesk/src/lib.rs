@@ -6,8 +6,9 @@
 //! - [`process`]: the embedded pipeline (`copydesk process`), with [`store`], its dedup state,
 //!   and [`inputs`], which finds and reads the documents.
 //! - [`eval`]: extraction quality with the Article Extraction Benchmark's metric.
-//! - [`submit`]: jobs to the broker, as a crawler sends them.
+//! - [`submit`]: jobs to the broker, as a crawler sends them; [`dlq`]: dead letters for operators.
 
+pub mod dlq;
 pub mod eval;
 pub mod inputs;
 pub mod process;
@@ -48,6 +49,8 @@ pub enum Command {
     /// Publish jobs to the broker as a crawler would: URLs as fetch jobs, files and folders as
     /// clean jobs, `--jsonl` for JSON jobs. Exit 2 when some input was refused.
     Submit(submit::Args),
+    /// Dead letters in `P.dead`: list, show, replay to their stage, purge.
+    Dlq(dlq::Args),
     /// Score extraction on a corpus with ground truth (`ground-truth.json` and `html/`), with the
     /// Article Extraction Benchmark's metric.
     Eval(eval::Args),
@@ -60,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Clean { file, url, content_type } => clean(&file, url.as_deref(), content_type.as_deref()),
         Command::Eval(args) => eval::run(args),
         Command::Submit(args) => submit::run(args),
+        Command::Dlq(args) => dlq::run(args),
     }
 }
 
