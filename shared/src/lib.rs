@@ -6,6 +6,7 @@
 //!   [`message::ArticleEvent`] we publish, with the job decoder that names the field at fault.
 //! - [`text`]: text normalization, the content hash, SimHash, word counts and excerpts. These
 //!   define article identity, so they change only with a new schema version.
+//! - [`neardup`]: near-duplicate detection (MinHash sketches, LSH bands).
 //! - [`config`]: the settings every worker reads from the environment.
 //! - [`http`]: the health, readiness and metrics endpoint; [`metrics`]: the metrics behind it.
 //! - [`amqp`]: the topology, confirmed publishing, and the one consume loop of every worker,
@@ -18,6 +19,7 @@ pub mod config;
 pub mod http;
 pub mod message;
 pub mod metrics;
+pub mod neardup;
 pub mod redis;
 pub mod shutdown;
 pub mod telemetry;

@@ -11,6 +11,7 @@
 pub mod dlq;
 pub mod eval;
 pub mod inputs;
+pub mod neardup_eval;
 pub mod process;
 pub mod store;
 pub mod submit;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Publish jobs to the broker as a crawler would: URLs as fetch jobs, files and folders as
     /// clean jobs, `--jsonl` for JSON jobs. Exit 2 when some input was refused.
     Submit(submit::Args),
+    /// Precision and recall of near-duplicate detection on pairs built from corpora with ground
+    /// truth (syndicated variants of each article, and its most similar other article).
+    NeardupEval(neardup_eval::Args),
     /// Dead letters in `P.dead`: list, show, replay to their stage, purge.
     Dlq(dlq::Args),
     /// Score extraction on a corpus with ground truth (`ground-truth.json` and `html/`), with the
@@ -64,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval::run(args),
         Command::Submit(args) => submit::run(args),
         Command::Dlq(args) => dlq::run(args),
+        Command::NeardupEval(args) => neardup_eval::run(args),
     }
 }
 

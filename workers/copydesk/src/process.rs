@@ -15,7 +15,11 @@ use rayon::prelude::*;
 use shared::message::ArticleEvent;
 
 use crate::inputs::{self, Source};
-use crate::store::Store;
+use crate::store::{Seen, Store};
+use shared::neardup::Sketch;
+
+/// A document's outcome: its event and near-duplicate sketch, or why it failed.
+type Cleaned = Result<(ArticleEvent, Sketch), String>;
 
 /// Documents cleaned between two store commits.
 const CHUNK: usize = 256;
@@ -66,23 +70,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let mut summary = Summary::default();
     for chunk in sources.chunks(CHUNK) {
-        let results: Vec<(String, Result<ArticleEvent, String>)> =
-            pool.install(|| chunk.par_iter().map(|s| (s.label(), clean_one(s))).collect());
+        let results: Vec<(String, Cleaned)> = pool.install(|| {
+            chunk
+                .par_iter()
+                .map(|s| {
+                    (
+                        s.label(),
+                        clean_one(s).map(|e| {
+                            let sketch = Sketch::of(&e.text);
+                            (e, sketch)
+                        }),
+                    )
+                })
+                .collect()
+        });
         summary.read += results.len();
-        let ok: Vec<(&str, &str)> =
-            results.iter().filter_map(|(l, r)| r.as_ref().ok().map(|e| (e.id.as_str(), l.as_str()))).collect();
+        let ok: Vec<(&str, &Sketch)> =
+            results.iter().filter_map(|(_, r)| r.as_ref().ok().map(|(e, s)| (e.id.as_str(), s))).collect();
         let mut seen = store.record(&ok)?.into_iter();
         for (label, result) in results {
             match result {
                 Err(reason) => summary.failed.push((label, reason)),
-                Ok(mut event) => {
-                    let duplicate = seen.next().expect("one answer per recorded id");
-                    if duplicate {
+                Ok((mut event, _)) => {
+                    let original = match seen.next().expect("one answer per recorded id") {
+                        Seen::New => None,
+                        Seen::Exact(original) | Seen::Near(original) => Some(original),
+                    };
+                    if let Some(original) = original {
                         summary.duplicate += 1;
                         if !args.with_duplicates {
                             continue;
                         }
-                        event.duplicate_of = Some(event.id.clone());
+                        event.duplicate_of = Some(original);
                     } else {
                         summary.new += 1;
                     }

@@ -1,0 +1,173 @@
+//! Near-duplicate detection: MinHash sketches of character 4-gram shingles, found through LSH
+//! bands and verified by their estimated Jaccard similarity.
+//!
+//! A syndicated copy (another promo line, a paragraph more or less, a few words edited) shares
+//! most of its 4-grams with the original, while two different stories, even on the same topic,
+//! share few. The sketch keeps [`HASHES`] minimum hashes; two sketches agree at a position with
+//! probability equal to the Jaccard similarity of the shingle sets. Candidates are the articles
+//! that agree on every row of at least one of [`BANDS`] bands (a copy at Jaccard 0.8 is a
+//! candidate with probability 1 − (1 − 0.8⁴)⁸ ≈ 0.985); a candidate is a duplicate when the
+//! sketches agree on at least [`THRESHOLD`] of their positions. The figures behind these choices
+//! are in BENCHMARKS.md (`copydesk neardup-eval`).
+//!
+//! Everything here is fixed by constants: changing them changes which articles match, so stores
+//! built with other values must be rebuilt.
+
+use crate::text::normalize;
+
+/// Minimum hashes per sketch.
+pub const HASHES: usize = 32;
+/// LSH bands, of [`ROWS`] hashes each.
+pub const BANDS: usize = 8;
+pub const ROWS: usize = HASHES / BANDS;
+/// Estimated Jaccard similarity at or above which a candidate is a duplicate.
+pub const THRESHOLD: f64 = 0.6;
+/// Characters per shingle.
+pub const SHINGLE: usize = 4;
+
+/// A MinHash sketch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sketch(pub [u32; HASHES]);
+
+fn mix(mut h: u64) -> u64 {
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// The hashes of the text's character 4-gram shingles (over the normalized text, whitespace
+/// removed, so that layout never matters).
+pub fn shingle_hashes(text: &str) -> Vec<u64> {
+    let chars: Vec<char> = normalize(text).chars().filter(|c| !c.is_whitespace()).collect();
+    if chars.is_empty() {
+        return Vec::new();
+    }
+    let n = SHINGLE.min(chars.len());
+    let mut out: Vec<u64> = chars
+        .windows(n)
+        .map(|w| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for c in w {
+                h ^= u64::from(*c as u32);
+                h = h.wrapping_mul(0x0000_0100_0000_01B3);
+            }
+            mix(h)
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+impl Sketch {
+    pub fn of(text: &str) -> Sketch {
+        Sketch::from_hashes(&shingle_hashes(text))
+    }
+
+    pub fn from_hashes(hashes: &[u64]) -> Sketch {
+        let mut mins = [u32::MAX; HASHES];
+        for &h in hashes {
+            for (i, m) in mins.iter_mut().enumerate() {
+                // One independent-looking hash per position from one 64-bit hash.
+                let v = (mix(h ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1))) >> 32) as u32;
+                if v < *m {
+                    *m = v;
+                }
+            }
+        }
+        Sketch(mins)
+    }
+
+    /// The estimated Jaccard similarity of two texts' shingle sets.
+    pub fn similarity(&self, other: &Sketch) -> f64 {
+        let same = self.0.iter().zip(&other.0).filter(|(a, b)| a == b).count();
+        same as f64 / HASHES as f64
+    }
+
+    /// The key of each band: a copy shares at least one with its original, very likely.
+    pub fn bands(&self) -> [u64; BANDS] {
+        let mut out = [0u64; BANDS];
+        for (b, key) in out.iter_mut().enumerate() {
+            let mut h = b as u64;
+            for v in &self.0[b * ROWS..(b + 1) * ROWS] {
+                h = mix(h ^ u64::from(*v)).wrapping_add(0x9e37_79b9);
+            }
+            *key = h;
+        }
+        out
+    }
+
+    pub fn is_near_duplicate_of(&self, other: &Sketch) -> bool {
+        self.similarity(other) >= THRESHOLD
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Sketch> {
+        if bytes.len() != HASHES * 4 {
+            return None;
+        }
+        let mut v = [0u32; HASHES];
+        for (i, c) in bytes.chunks_exact(4).enumerate() {
+            v[i] = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        Some(Sketch(v))
+    }
+}
+
+/// The exact Jaccard similarity of two texts' shingle sets (for evaluation).
+pub fn jaccard(a: &str, b: &str) -> f64 {
+    let (x, y) = (shingle_hashes(a), shingle_hashes(b));
+    if x.is_empty() && y.is_empty() {
+        return 1.0;
+    }
+    let (mut i, mut j, mut both) = (0, 0, 0usize);
+    while i < x.len() && j < y.len() {
+        match x[i].cmp(&y[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                both += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    both as f64 / (x.len() + y.len() - both) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STORY: &str = "河曲县大刀阔斧改革，将36个党政机构精简为22个、135名领导职数精简为114名；\
+        将186个涉改事业单位整合为40个、1964名事业编制核减为659名，大部制目标基本实现。\n\n\
+        改革中，有903名事业人员超编。河曲县委改革办介绍，对超编人员，采取到对口党政部门跟班学习锻炼、\
+        担任村社区两委主干和综治网格员等多种方式，重新调整配备，优化了人员结构，强化了工作力量。\n\n\
+        此次改革还减少科级职数75个。河曲县委改革办称，干部晋升空间收窄，着力用足用活公务员职务职级并行和事业人员等级晋升制度。";
+
+    #[test]
+    fn a_copy_with_a_promo_line_is_a_near_duplicate() {
+        let copy = format!("{STORY}\n\n海量资讯、精准解读，尽在新浪财经APP");
+        let (a, b) = (Sketch::of(STORY), Sketch::of(&copy));
+        assert!(a.is_near_duplicate_of(&b), "similarity {}", a.similarity(&b));
+        assert!(a.bands().iter().zip(b.bands()).any(|(x, y)| *x == y), "they share a band");
+    }
+
+    #[test]
+    fn a_different_story_is_not() {
+        let other = "The city council voted on Tuesday to approve a new budget for parks and schools, \
+                     after a long debate about taxes and the cost of public transport in the region.";
+        assert!(!Sketch::of(STORY).is_near_duplicate_of(&Sketch::of(other)));
+        assert!(jaccard(STORY, other) < 0.05);
+    }
+
+    #[test]
+    fn sketches_round_trip_through_bytes() {
+        let s = Sketch::of(STORY);
+        assert_eq!(Sketch::from_bytes(&s.to_bytes()), Some(s));
+        assert_eq!(s.to_bytes().len(), HASHES * 4);
+    }
+}
