@@ -35,25 +35,38 @@ fn mix(mut h: u64) -> u64 {
     h ^ (h >> 31)
 }
 
-/// The hashes of the text's character 4-gram shingles (over the normalized text, whitespace
-/// removed, so that layout never matters).
-pub fn shingle_hashes(text: &str) -> Vec<u64> {
-    let chars: Vec<char> = normalize(text).chars().filter(|c| !c.is_whitespace()).collect();
-    if chars.is_empty() {
-        return Vec::new();
+/// Calls `f` with the hash of each character 4-gram shingle of the text (over the normalized
+/// text, whitespace removed, so that layout never matters); repeats included.
+fn for_each_shingle(text: &str, mut f: impl FnMut(u64)) {
+    let normalized = normalize(text);
+    let mut window = [0u32; SHINGLE];
+    let mut filled = 0usize;
+    for c in normalized.chars().filter(|c| !c.is_whitespace()) {
+        window.copy_within(1.., 0);
+        window[SHINGLE - 1] = c as u32;
+        filled += 1;
+        if filled >= SHINGLE {
+            f(shingle_hash(&window));
+        }
     }
-    let n = SHINGLE.min(chars.len());
-    let mut out: Vec<u64> = chars
-        .windows(n)
-        .map(|w| {
-            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-            for c in w {
-                h ^= u64::from(*c as u32);
-                h = h.wrapping_mul(0x0000_0100_0000_01B3);
-            }
-            mix(h)
-        })
-        .collect();
+    if (1..SHINGLE).contains(&filled) {
+        f(shingle_hash(&window[SHINGLE - filled..])); // a text shorter than one shingle
+    }
+}
+
+fn shingle_hash(chars: &[u32]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for c in chars {
+        h ^= u64::from(*c);
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    mix(h)
+}
+
+/// The distinct shingle hashes of a text, sorted.
+pub fn shingle_hashes(text: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    for_each_shingle(text, |h| out.push(h));
     out.sort_unstable();
     out.dedup();
     out
@@ -61,20 +74,17 @@ pub fn shingle_hashes(text: &str) -> Vec<u64> {
 
 impl Sketch {
     pub fn of(text: &str) -> Sketch {
-        Sketch::from_hashes(&shingle_hashes(text))
-    }
-
-    pub fn from_hashes(hashes: &[u64]) -> Sketch {
         let mut mins = [u32::MAX; HASHES];
-        for &h in hashes {
+        // Repeated shingles cannot change a minimum: no need to collect and deduplicate.
+        for_each_shingle(text, |h| {
+            // The positions' hashes as h1 + i·h2 (Kirsch and Mitzenmacher): two mixes per
+            // shingle instead of one per position, with the same estimates.
+            let (h1, h2) = (h, mix(h ^ 0x9e37_79b9_7f4a_7c15) | 1);
             for (i, m) in mins.iter_mut().enumerate() {
-                // One independent-looking hash per position from one 64-bit hash.
-                let v = (mix(h ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i as u64 + 1))) >> 32) as u32;
-                if v < *m {
-                    *m = v;
-                }
+                let v = (h1.wrapping_add((i as u64).wrapping_mul(h2)) >> 32) as u32;
+                *m = (*m).min(v);
             }
-        }
+        });
         Sketch(mins)
     }
 
