@@ -164,14 +164,12 @@ impl Settings {
             allow_addrs: Vec::new(),
         };
         let mut fetch = fetch;
-        for item in vars
-            .get(FETCH_HOST_INTERVALS)
-            .map(String::as_str)
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|i| !i.is_empty())
-        {
+        let items = |key: &str| -> Vec<String> {
+            vars.get(key).map_or_else(Vec::new, |v| {
+                v.split(',').map(str::trim).filter(|i| !i.is_empty()).map(str::to_owned).collect()
+            })
+        };
+        for item in items(FETCH_HOST_INTERVALS) {
             match item.split_once('=').map(|(h, ms)| (h.trim(), ms.trim().parse::<u64>())) {
                 Some((h, Ok(ms))) if !h.is_empty() => {
                     fetch.host_intervals.push((h.to_owned(), Duration::from_millis(ms)))
@@ -179,14 +177,7 @@ impl Settings {
                 _ => errors.push(format!("{FETCH_HOST_INTERVALS} must be host=milliseconds pairs separated by commas")),
             }
         }
-        for item in vars
-            .get(FETCH_ALLOW_ADDRS)
-            .map(String::as_str)
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|i| !i.is_empty())
-        {
+        for item in items(FETCH_ALLOW_ADDRS) {
             match item.parse::<SocketAddr>() {
                 Ok(a) => fetch.allow_addrs.push(a),
                 Err(_) => errors.push(format!("{FETCH_ALLOW_ADDRS} must be ip:port addresses separated by commas")),
@@ -271,6 +262,23 @@ mod tests {
         let err =
             Settings::from_vars(vars(&[(PREFETCH, "zero"), (AMQP_URL, "http://x"), (PREFIX, "a b")])).unwrap_err();
         assert_eq!(err.0.len(), 3, "{err}");
+    }
+
+    #[test]
+    fn fetch_politeness_settings_are_read() {
+        let s = Settings::from_vars(vars(&[
+            (FETCH_INTERVAL_MS, "250"),
+            (FETCH_HOST_INTERVALS, "slow.example.org=5000, news.example.com=100"),
+            (FETCH_ALLOW_ADDRS, "127.0.0.1:8080"),
+            (FETCH_ROBOTS, "0"),
+        ]))
+        .unwrap();
+        assert_eq!(s.fetch.interval_for("other.example"), Duration::from_millis(250));
+        assert_eq!(s.fetch.interval_for("SLOW.example.org"), Duration::from_secs(5));
+        assert_eq!(s.fetch.allow_addrs, ["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]);
+        assert!(!s.fetch.robots);
+        let err = Settings::from_vars(vars(&[(FETCH_HOST_INTERVALS, "nohost"), (FETCH_ALLOW_ADDRS, "x")])).unwrap_err();
+        assert_eq!(err.0.len(), 2);
     }
 
     #[test]

@@ -1,19 +1,6 @@
-//! `copydesk-fetch`: the fetch worker. Consumes `P.fetch` until SIGTERM or SIGINT.
-
-use anyhow::Context;
-use tokio_util::sync::CancellationToken;
+//! `copydesk-fetch`: the fetch worker. Consumes `P.fetch` until SIGTERM or SIGINT, then drains and exits 0.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = shared::config::Settings::from_env().context("invalid configuration")?;
-    shared::telemetry::init(settings.log_json);
-    let stop = CancellationToken::new();
-    tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            shared::shutdown::signal_received().await;
-            stop.cancel();
-        }
-    });
-    copydesk_fetch::run(settings, stop).await
+    shared::worker::main(copydesk_fetch::run).await
 }
