@@ -39,6 +39,7 @@ const HELP: &[(&str, &str, &str)] = &[
     ("copydesk_stage_duration_seconds", "histogram", "Time from delivery to settlement, by stage."),
     ("copydesk_in_flight", "gauge", "Messages being handled now, by stage."),
     ("copydesk_redis_duration_seconds", "histogram", "Time for a Redis command to answer, by command."),
+    ("copydesk_fetch_unchanged_total", "counter", "Pages the server reported unchanged (304): no event."),
     (
         "copydesk_retries_total",
         "counter",

@@ -8,6 +8,8 @@ mod extraction;
 mod fetch;
 /// The workers' health, readiness and metrics endpoint.
 mod health;
+/// Kubernetes manifests, the dashboard and the alert rules.
+mod ops;
 /// The three workers end to end on the real RabbitMQ and Redis.
 mod pipeline;
 /// Helpers: a prefix per test, in-process workers, an output queue, a page server.
