@@ -157,10 +157,14 @@ async fn two_fetch_workers_share_one_hosts_pace() {
     let mut times: Vec<_> = server.requests().iter().map(|s| s.at).collect();
     times.sort();
     assert_eq!(times.len(), n);
+    // The slots are 300 ms apart by Redis's clock; what reaches the server also carries each
+    // request's own scheduling delay, so single gaps get some slack and the whole run none.
     for pair in times.windows(2) {
         let gap = pair[1] - pair[0];
-        assert!(gap >= Duration::from_millis(280), "requests {gap:?} apart; the pace is 300 ms");
+        assert!(gap >= Duration::from_millis(200), "requests {gap:?} apart; the pace is 300 ms");
     }
+    let span = times[n - 1] - times[0];
+    assert!(span >= Duration::from_millis(300 * (n as u64 - 1) - 100), "{n} requests in {span:?}");
     extra.abort();
     env.cleanup().await;
 }

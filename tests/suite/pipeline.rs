@@ -230,7 +230,7 @@ async fn sigterm_during_a_stream_stops_each_worker_cleanly_and_nothing_is_lost()
     };
     let names = ["copydesk-fetch", "copydesk-clean", "copydesk-dedup"];
     let mut children: Vec<Child> = names.iter().map(|n| spawn(n)).collect();
-    let n = 400;
+    let n = 2000;
     for i in 0..n {
         env.publish_job("clean", &bulk_job(i)).await;
     }
