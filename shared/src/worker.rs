@@ -69,20 +69,21 @@ async fn watch_redis(redis: Redis, health: Arc<Health>, metrics: Arc<Metrics>, s
     }
 }
 
-/// The whole `main` of a worker binary: settings from the environment, logs, a stop token
+/// The whole `main` of a worker binary: settings from the environment, logs and traces, a stop token
 /// cancelled by SIGTERM or SIGINT, then `run` until it returns.
 ///
 /// # Errors
 ///
 /// Invalid settings, or what `run` returns.
-pub async fn main<F, Fut>(run: F) -> anyhow::Result<()>
+pub async fn main<F, Fut>(service: &str, run: F) -> anyhow::Result<()>
 where
     F: FnOnce(Settings, CancellationToken) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     // Logging is not up yet: a configuration error goes to stderr through the returned error.
     let settings = Settings::from_env().context("invalid configuration")?;
-    crate::telemetry::init(settings.log_json);
+    // Dropped after `run` returns: the last spans are flushed before the process exits.
+    let _telemetry = crate::telemetry::init(service, settings.log_json);
     let stop = CancellationToken::new();
     tokio::spawn({
         let stop = stop.clone();

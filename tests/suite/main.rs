@@ -14,6 +14,8 @@ mod ops;
 mod pipeline;
 /// Helpers: a prefix per test, in-process workers, an output queue, a page server.
 mod support;
+/// One trace per job across the workers.
+mod tracing;
 
 use std::path::PathBuf;
 

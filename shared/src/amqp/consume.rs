@@ -21,7 +21,7 @@ use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, B
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 
 use super::topology::RETRY_LEVELS;
 use super::{Broker, header_str, header_u64};
@@ -242,8 +242,44 @@ async fn handle<H: Handler>(settings: &Settings, handler: &H, broker: &Broker, m
         routing_key: delivery.routing_key.to_string(),
         attempts,
     };
-    let outcome = handler.handle(&incoming, broker).await;
-    let label = settle(settings, stage, broker, metrics, &delivery, &incoming, outcome).await;
+    // One span per message, a child of the span that published it (the OpenTelemetry
+    // messaging conventions for RabbitMQ).
+    let queue = broker.names.queue(stage);
+    let span = tracing::info_span!(
+        "process",
+        otel.name = %format!("process {queue}"),
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        messaging.system = "rabbitmq",
+        messaging.operation.name = "process",
+        messaging.operation.type = "process",
+        messaging.destination.name = %queue,
+        messaging.rabbitmq.destination.routing_key = %incoming.routing_key,
+        messaging.message.id = incoming.properties.message_id().as_ref().map(|m| m.to_string()).unwrap_or_default(),
+        outcome = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    let _ =
+        tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, crate::telemetry::extract(incoming.headers()));
+    // The ids in the span's fields, so that JSON log lines inside it carry them.
+    {
+        use opentelemetry::trace::TraceContextExt as _;
+        let cx = tracing_opentelemetry::OpenTelemetrySpanExt::context(&span);
+        let sc = cx.span().span_context().clone();
+        if sc.is_valid() {
+            span.record("trace_id", sc.trace_id().to_string());
+            span.record("span_id", sc.span_id().to_string());
+        }
+    }
+    let outcome = handler.handle(&incoming, broker).instrument(span.clone()).await;
+    if let Outcome::Retry(f) | Outcome::Reject(f) = &outcome {
+        span.record("otel.status_code", "ERROR");
+        span.record("error.type", f.kind);
+    }
+    let label = settle(settings, stage, broker, metrics, &delivery, &incoming, outcome).instrument(span.clone()).await;
+    span.record("outcome", label);
     metrics.inc("copydesk_messages_total", &[("stage", stage), ("outcome", label)]);
     metrics.observe("copydesk_stage_duration_seconds", &[("stage", stage)], started.elapsed());
     metrics.gauge_add("copydesk_in_flight", &[("stage", stage)], -1.0);

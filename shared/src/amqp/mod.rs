@@ -16,6 +16,7 @@ use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
 use lapin::{Channel, Connection, ConnectionProperties};
+use tracing::Instrument;
 
 pub use consume::{ATTEMPTS_HEADER, Failure, Handler, Incoming, Outcome, consume};
 pub use lapin::BasicProperties;
@@ -80,6 +81,33 @@ impl Broker {
     ///
     /// See [`PublishError`].
     pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+        must_route: bool,
+    ) -> Result<(), PublishError> {
+        let destination = if exchange.is_empty() { routing_key } else { exchange };
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = %format!("publish {destination}"),
+            otel.kind = "producer",
+            messaging.system = "rabbitmq",
+            messaging.operation.name = "publish",
+            messaging.operation.type = "send",
+            messaging.destination.name = %destination,
+            messaging.rabbitmq.destination.routing_key = %routing_key,
+            messaging.message.id = properties.message_id().as_ref().map(|m| m.to_string()).unwrap_or_default(),
+        );
+        // The message carries its publish span's context: the consumer's span is its child.
+        let mut headers = properties.headers().clone().unwrap_or_default();
+        crate::telemetry::inject(&tracing_opentelemetry::OpenTelemetrySpanExt::context(&span), &mut headers);
+        let properties = properties.with_headers(headers);
+        self.publish_inner(exchange, routing_key, body, properties, must_route).instrument(span).await
+    }
+
+    async fn publish_inner(
         &self,
         exchange: &str,
         routing_key: &str,

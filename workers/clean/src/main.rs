@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shared::worker::main(copydesk_clean::worker::run).await
+    shared::worker::main("copydesk-clean", copydesk_clean::worker::run).await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shared::worker::main(copydesk_dedup::run).await
+    shared::worker::main("copydesk-dedup", copydesk_dedup::run).await
 }

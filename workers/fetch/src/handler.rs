@@ -179,7 +179,26 @@ impl FetchHandler {
                 request = request.header(reqwest::header::IF_MODIFIED_SINCE, modified);
             }
         }
-        let response = request.send().await.map_err(|e| {
+        // The HTTP request as a client span, a child of the message's span.
+        let http_span = tracing::info_span!(
+            "GET",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = "GET",
+            url.full = %url,
+            server.address = %host,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let sent = tracing::Instrument::instrument(request.send(), http_span.clone()).await;
+        if let Ok(r) = &sent {
+            http_span.record("http.response.status_code", r.status().as_u16());
+            if r.status().as_u16() >= 500 {
+                http_span.record("otel.status_code", "ERROR");
+            }
+        } else {
+            http_span.record("otel.status_code", "ERROR");
+        }
+        let response = sent.map_err(|e| {
             let text = error_chain(&e);
             if e.is_redirect() && text.contains("redirects") {
                 Failure::new("too_many_redirects", text)

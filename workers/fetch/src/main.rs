@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shared::worker::main(copydesk_fetch::run).await
+    shared::worker::main("copydesk-fetch", copydesk_fetch::run).await
 }
