@@ -4,6 +4,8 @@
 mod deploy;
 /// Extraction quality on the shared corpora, and agreement with the reference scorer.
 mod extraction;
+/// Faults during a stream on throwaway services: nothing lost.
+mod faults;
 /// The fetch stage against real HTTP servers: decoding, limits, the guard, politeness.
 mod fetch;
 /// The workers' health, readiness and metrics endpoint.

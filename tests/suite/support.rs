@@ -397,3 +397,63 @@ impl Drop for TestServer {
         self.task.abort();
     }
 }
+
+/// A Redis server of the test's own, on a free port in a temporary folder, with AOF, so that it
+/// can be killed and restarted without touching the shared one.
+pub struct ThrowawayRedis {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl ThrowawayRedis {
+    pub async fn start() -> ThrowawayRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut r = ThrowawayRedis { port, dir: tempfile::tempdir().unwrap(), child: None };
+        r.restart().await;
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts (again) on the same port and data folder, and waits until it answers.
+    pub async fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--dir", self.dir.path().to_str().unwrap()])
+            .args(["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (ops/test.sh installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
+                let _ = s.write_all(b"PING\r\n").await;
+                let mut buf = [0u8; 16];
+                if let Ok(n) = s.read(&mut buf).await
+                    && buf[..n].starts_with(b"+PONG")
+                {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "the throwaway Redis never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `kill -9`: no shutdown, no final fsync.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for ThrowawayRedis {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
