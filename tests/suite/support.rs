@@ -112,6 +112,27 @@ impl TestEnv {
         }
     }
 
+    /// Like [`TestEnv::next_on`] on the output queue, but survives the test's own connection
+    /// dying (after a broker kill), reconnecting and trying again.
+    pub async fn next_on_checked(&mut self, timeout: Duration) -> Option<BasicGetMessage> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.channel.basic_get(self.out.as_str().into(), BasicGetOptions::default()).await {
+                Ok(Some(m)) => {
+                    if m.delivery.acker.ack(BasicAckOptions::default()).await.is_ok() {
+                        return Some(m);
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => self.reconnect().await,
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Deletes everything under the prefix (the test's Redis keys expire by themselves).
     pub async fn cleanup(mut self) {
         self.stop_workers().await;
@@ -455,5 +476,101 @@ impl ThrowawayRedis {
 impl Drop for ThrowawayRedis {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// A RabbitMQ node of the test's own (`../shared/TESTING.md`: run the node directly, with its
+/// own cookie, ports and folders), so that it can be killed and restarted.
+pub struct ThrowawayRabbit {
+    pub port: u16,
+    dist_port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl ThrowawayRabbit {
+    pub async fn start() -> ThrowawayRabbit {
+        let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (port, dist_port) = (free(), free());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join(".erlang.cookie"), format!("COPYDESKTEST{:016X}", fastrand::u64(..))).unwrap();
+        std::fs::set_permissions(p.join(".erlang.cookie"), std::os::unix::fs::PermissionsExt::from_mode(0o400))
+            .unwrap();
+        std::fs::write(
+            p.join("rabbitmq.conf"),
+            format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"),
+        )
+        .unwrap();
+        std::fs::write(p.join("enabled_plugins"), "[].\n").unwrap();
+        let mut r = ThrowawayRabbit { port, dist_port, dir, child: None };
+        r.restart().await;
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    fn pid_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("rabbit.pid")
+    }
+
+    /// Starts (again) on the same ports and data, and waits until it takes AMQP connections.
+    pub async fn restart(&mut self) {
+        let p = self.dir.path();
+        let child = std::process::Command::new("/usr/lib/rabbitmq/bin/rabbitmq-server")
+            .env("HOME", p)
+            .env("RABBITMQ_NODENAME", format!("copydesk{}@localhost", self.port))
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("RABBITMQ_BASE", p)
+            .env("RABBITMQ_MNESIA_BASE", p.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", p.join("log"))
+            .env("RABBITMQ_CONFIG_FILE", p.join("rabbitmq.conf"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", p.join("enabled_plugins"))
+            .env("RABBITMQ_PID_FILE", self.pid_file())
+            .env("RABBITMQ_CONF_ENV_FILE", p.join("no-such-file"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("rabbitmq-server is installed (ops/test.sh installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let connected = lapin::Connection::connect(&self.url(), lapin::ConnectionProperties::default()).await;
+            if let Ok(c) = connected {
+                let _ = c.close(200, "up".into()).await;
+                return;
+            }
+            assert!(Instant::now() < deadline, "the throwaway RabbitMQ never came up");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// `kill -9` of the Erlang VM: no shutdown at all.
+    pub fn kill9(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.pid_file()) {
+            let _ = std::process::Command::new("kill").args(["-9", pid.trim()]).status();
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(self.pid_file());
+    }
+}
+
+impl Drop for ThrowawayRabbit {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+impl TestEnv {
+    /// A new connection for the test itself (after its broker was killed).
+    pub async fn reconnect(&mut self) {
+        self.broker = connect_with_backoff(&self.settings).await;
+        self.channel = self.broker.connection.create_channel().await.unwrap();
     }
 }
