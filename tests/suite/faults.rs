@@ -95,3 +95,58 @@ async fn the_broker_killed_and_restarted_mid_stream_loses_nothing() {
     assert_eq!(ids.len(), n);
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_killed_mid_stream_lose_nothing_and_repeat_only_existing_ids() {
+    use crate::support::worker_binary;
+    use std::process::{Child, Command, Stdio};
+
+    let env = TestEnv::new(&[]).await;
+    let spawn = |name: &str| -> Child {
+        Command::new(worker_binary(name))
+            .envs(env.process_env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let names = ["copydesk-fetch", "copydesk-clean", "copydesk-dedup"];
+    let mut children: Vec<Child> = names.iter().map(|n| spawn(n)).collect();
+    let n = 2000;
+    for i in 0..n {
+        env.publish_job("clean", &bulk_job(i)).await;
+    }
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut jobs = HashSet::new();
+    let mut raw = 0;
+    let mut kills = 0;
+    while jobs.len() < n {
+        let Some(m) = env.next_on(&env.out, Duration::from_secs(60)).await else { break };
+        let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+        *ids.entry(event["id"].as_str().unwrap().to_owned()).or_default() += 1;
+        jobs.insert(event["job_id"].as_str().unwrap().to_owned());
+        raw += 1;
+        // SIGKILL the clean and dedup workers twice during the stream, restarting them at once.
+        if kills < 2 && raw == (kills + 1) * n / 4 {
+            for i in [1, 2] {
+                let _ = children[i].kill();
+                let _ = children[i].wait();
+                children[i] = spawn(names[i]);
+            }
+            kills += 1;
+        }
+    }
+    for mut c in children {
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        assert_eq!(c.wait().unwrap().code(), Some(0));
+    }
+    assert_eq!(kills, 2);
+    assert_eq!(jobs.len(), n, "every job yields its event");
+    let repeats = raw - ids.len();
+    // Only a dedup worker killed between the confirm and the ack (or the done mark) repeats an
+    // event: at most its prefetch (32) per kill, always with an existing message_id.
+    assert!(repeats <= 2 * 32, "{repeats} repeats");
+    assert!(ids.values().all(|c| *c <= 3));
+    assert!(env.next_on(&env.names.dead(), Duration::from_millis(300)).await.is_none());
+    env.cleanup().await;
+}
