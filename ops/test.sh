@@ -39,6 +39,11 @@ done
 port_open 6379 || { echo "ops/test.sh: Redis did not come up" >&2; exit 1; }
 port_open 5672 || { echo "ops/test.sh: RabbitMQ did not come up" >&2; exit 1; }
 
+# Supply chain: licenses, bans and sources (deny.toml). cargo-deny builds in about 4 minutes
+# the first time on a fresh machine.
+command -v cargo-deny >/dev/null || cargo install --locked cargo-deny
+cargo deny --log-level error check licenses bans sources
+
 # The worker binaries, for the tests that run them as processes (SIGTERM, restarts).
 cargo build --workspace --bins
 
