@@ -33,6 +33,7 @@ pub const FETCH_ROBOTS: &str = "COPYDESK_FETCH_ROBOTS";
 pub const FETCH_ROBOTS_TTL_SECONDS: &str = "COPYDESK_FETCH_ROBOTS_TTL_SECONDS";
 pub const FETCH_ALLOW_ADDRS: &str = "COPYDESK_FETCH_ALLOW_ADDRS";
 pub const LOG_FORMAT: &str = "COPYDESK_LOG_FORMAT";
+pub const MAX_EVENT_BYTES: &str = "COPYDESK_MAX_EVENT_BYTES";
 
 const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/";
@@ -69,6 +70,9 @@ pub struct Settings {
     pub delivery_limit: u32,
     pub fetch: FetchSettings,
     pub log_json: bool,
+    /// Largest message a stage publishes; keep it under the broker's `max_message_size`, since
+    /// RabbitMQ closes the channel on a bigger one. A bigger event is dead-lettered with a reason.
+    pub max_event_bytes: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -150,6 +154,7 @@ impl Settings {
         let dedup_ttl = Duration::from_secs(number(DEDUP_TTL_SECONDS, 30 * 24 * 3600, 1));
         let pending_ttl = Duration::from_secs(number(PENDING_TTL_SECONDS, 30, 1));
         let delivery_limit = number(DELIVERY_LIMIT, 20, 1) as u32;
+        let max_event_bytes = number(MAX_EVENT_BYTES, 16 * 1024 * 1024, 1024) as usize;
         let fetch = FetchSettings {
             allow_private: vars.get(FETCH_ALLOW_PRIVATE).is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
             timeout: Duration::from_secs(number(FETCH_TIMEOUT_SECONDS, 30, 1)),
@@ -227,6 +232,7 @@ impl Settings {
             delivery_limit,
             fetch,
             log_json,
+            max_event_bytes,
         })
     }
 

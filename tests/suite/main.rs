@@ -1,5 +1,7 @@
 //! copydesk's end-to-end suite: one test binary, a module per area.
 
+/// Bad input through the whole pipeline.
+mod bad_input;
 /// The deployment files: docker-compose.yml and the Dockerfile.
 mod deploy;
 /// Extraction quality on the shared corpora, and agreement with the reference scorer.

@@ -13,11 +13,11 @@ pub const FETCHED_AT_HEADER: &str = "x-copydesk-fetched-at";
 pub const LAST_MODIFIED_HEADER: &str = "x-copydesk-last-modified";
 pub const HTTP_DATE_HEADER: &str = "x-copydesk-http-date";
 
-/// Largest event passed on; RabbitMQ closes the channel on a message over its limit, so a
-/// bigger one is refused here with a reason instead.
-pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
-
-pub struct CleanHandler;
+pub struct CleanHandler {
+    /// Largest event passed on (`COPYDESK_MAX_EVENT_BYTES`): RabbitMQ closes the channel on a
+    /// message over its limit, so a bigger one is refused here with a reason instead.
+    pub max_event_bytes: usize,
+}
 
 impl Handler for CleanHandler {
     fn stage(&self) -> &'static str {
@@ -60,11 +60,11 @@ impl Handler for CleanHandler {
             }
         };
         let body = match serde_json::to_vec(&event) {
-            Ok(b) if b.len() <= MAX_EVENT_BYTES => b,
+            Ok(b) if b.len() <= self.max_event_bytes => b,
             Ok(b) => {
                 return Outcome::Reject(Failure::new(
                     "event_too_large",
-                    format!("the article event is {} bytes, more than {MAX_EVENT_BYTES}", b.len()),
+                    format!("the article event is {} bytes, more than {}", b.len(), self.max_event_bytes),
                 ));
             }
             Err(e) => return Outcome::Reject(Failure::new("serialize", e.to_string())),
@@ -85,5 +85,6 @@ impl Handler for CleanHandler {
 /// When the health endpoint cannot be bound.
 pub async fn run(settings: shared::config::Settings, stop: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
     let metrics = std::sync::Arc::new(shared::metrics::Metrics::default());
-    shared::worker::run(settings, std::sync::Arc::new(CleanHandler), None, metrics, stop).await
+    let handler = CleanHandler { max_event_bytes: settings.max_event_bytes };
+    shared::worker::run(settings, std::sync::Arc::new(handler), None, metrics, stop).await
 }
