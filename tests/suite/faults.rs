@@ -150,3 +150,62 @@ async fn workers_killed_mid_stream_lose_nothing_and_repeat_only_existing_ids() {
     assert!(env.next_on(&env.names.dead(), Duration::from_millis(300)).await.is_none());
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_and_reset_links_to_the_broker_and_redis_lose_nothing() {
+    use crate::support::FaultProxy;
+
+    // The test's own connection goes straight to the broker; the workers' through the proxies.
+    let env = TestEnv::new(&[("COPYDESK_MAX_ATTEMPTS", "20")]).await;
+    let port_of =
+        |url: &str| -> u16 { shared::config::Settings::host_of(url).rsplit(':').next().unwrap().parse().unwrap() };
+    let amqp = FaultProxy::start(port_of(&env.settings.amqp_url)).await;
+    let redis = FaultProxy::start(port_of(&env.settings.redis_url)).await;
+    let mut workers = env.settings.clone();
+    workers.amqp_url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", amqp.port);
+    workers.redis_url = format!("redis://127.0.0.1:{}/", redis.port);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tasks = vec![
+        tokio::spawn(copydesk_clean::worker::run(workers.clone(), stop.clone())),
+        tokio::spawn(copydesk_dedup::run(workers.clone(), stop.clone())),
+    ];
+    let n = 600;
+    for i in 0..n {
+        env.publish_job("clean", &bulk_job(i)).await;
+    }
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut jobs = HashSet::new();
+    let mut raw = 0;
+    let mut step = 0;
+    while jobs.len() < n {
+        let Some(m) = env.next_on(&env.out, Duration::from_secs(90)).await else { break };
+        let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+        *ids.entry(event["id"].as_str().unwrap().to_owned()).or_default() += 1;
+        jobs.insert(event["job_id"].as_str().unwrap().to_owned());
+        raw += 1;
+        if step < 4 && raw == (step + 1) * n / 6 {
+            match step {
+                0 => redis.stall(true),
+                1 => amqp.stall(true),
+                2 => redis.reset(),
+                _ => amqp.reset(),
+            }
+            if step < 2 {
+                tokio::time::sleep(Duration::from_secs(8)).await;
+                redis.stall(false);
+                amqp.stall(false);
+            }
+            step += 1;
+        }
+    }
+    stop.cancel();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(step, 4, "every fault was applied");
+    assert_eq!(jobs.len(), n, "every job yields its event");
+    let repeats = raw - ids.len();
+    assert!(repeats <= 4 * 32, "{repeats} repeats");
+    eprintln!("stalls and resets: {n} jobs, {raw} events, {repeats} repeats");
+    env.cleanup().await;
+}

@@ -574,3 +574,77 @@ impl TestEnv {
         self.channel = self.broker.connection.create_channel().await.unwrap();
     }
 }
+
+/// A TCP proxy on 127.0.0.1 between the workers and a service, that can stall the link (hold
+/// every byte, both ways, while stalled) or reset it (close every connection).
+pub struct FaultProxy {
+    pub port: u16,
+    stalled: Arc<std::sync::atomic::AtomicBool>,
+    generation: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl FaultProxy {
+    pub async fn start(target: u16) -> FaultProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let generation = Arc::new(AtomicUsize::new(0));
+        let (s2, g2) = (stalled.clone(), generation.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else { return };
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else { continue };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                let born = g2.load(Ordering::SeqCst);
+                for (mut r, mut w) in [
+                    (
+                        Box::new(cr) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                        Box::new(sw) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                    ),
+                    (Box::new(sr), Box::new(cw)),
+                ] {
+                    let (stalled, generation) = (s2.clone(), g2.clone());
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match tokio::time::timeout(Duration::from_millis(100), r.read(&mut buf)).await {
+                                Ok(Ok(0)) | Ok(Err(_)) => return,
+                                Ok(Ok(n)) => n,
+                                Err(_) => {
+                                    if generation.load(Ordering::SeqCst) != born {
+                                        return; // reset: drop both halves
+                                    }
+                                    continue;
+                                }
+                            };
+                            while stalled.load(Ordering::SeqCst) {
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                            if generation.load(Ordering::SeqCst) != born || w.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        FaultProxy { port, stalled, generation, task }
+    }
+
+    pub fn stall(&self, on: bool) {
+        self.stalled.store(on, Ordering::SeqCst);
+    }
+
+    /// Closes every connection through the proxy (new ones are accepted).
+    pub fn reset(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
