@@ -329,3 +329,28 @@ async fn a_dead_letter_fixed_and_replayed_becomes_an_article() {
     assert!(env.next_on(&env.names.dead(), Duration::from_millis(300)).await.is_none(), "the dead letter is gone");
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_article_twice_at_once_gives_one_article_and_one_duplicate() {
+    let mut env = TestEnv::new(&[]).await;
+    // Both copies are in the queue before the dedup worker starts, so they are handled at once.
+    for i in 0..20 {
+        env.publish_job("clean", &bulk_job(i)).await;
+        env.publish_job("clean", &bulk_job(i)).await;
+    }
+    env.start_workers();
+    let (mut articles, mut duplicates) = (HashSet::new(), 0);
+    let mut raw = 0;
+    while raw < 40 {
+        let Some(m) = env.next_on(&env.out, Duration::from_secs(60)).await else { break };
+        raw += 1;
+        let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+        if m.delivery.routing_key.as_str().starts_with("article.") {
+            assert!(articles.insert(event["id"].as_str().unwrap().to_owned()), "one article per content");
+        } else {
+            duplicates += 1;
+        }
+    }
+    assert_eq!((articles.len(), duplicates), (20, 20));
+    env.cleanup().await;
+}

@@ -61,11 +61,10 @@ impl Handler for DedupHandler {
                     shared::redis::Claim::Pending(left) => left,
                     _ => self.pending_ttl,
                 };
-                Outcome::Retry(Failure::wait(
-                    "claimed",
-                    "another worker is publishing this article",
-                    left + Duration::from_millis(200),
-                ))
+                // A claim normally resolves within the publish's confirm (milliseconds); it lasts
+                // its whole TTL only when its worker died. Look again soon, not at its expiry.
+                let delay = left.min(Duration::from_secs(1)) + Duration::from_millis(100);
+                Outcome::Retry(Failure::wait("claimed", "another worker is publishing this article", delay))
             }
             Decision::Duplicate => {
                 let mut event: ArticleEvent = match serde_json::from_slice(&message.body) {
