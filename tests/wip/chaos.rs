@@ -6,8 +6,12 @@
 // 286 raw article repeats (each an existing message_id), far above the bound of broker kills +
 // worker SIGKILLs, and its loop stops counting once raw events reach the expected total, so
 // "0 lost" is not yet shown either. Next: count until every distinct article id is seen, and
-// find where the repeats come from (suspects: a publish whose confirm was lost to a broker kill
-// is released and retried after the broker had stored it; done marks after a Redis kill).
+// find where the repeats come from. Likely: every dedup message between its publish and its
+// done mark when its worker or the broker dies can repeat; with prefetch 32 that is up to 32
+// per kill (5 broker + 5 dedup kills ≈ 300, as observed). A publish whose confirm is lost to a
+// broker kill releases its claim and is retried, although the broker may have stored it.
+// Reaching the bound (≤ 1 repeat per kill) needs the window narrowed: keep the claim on
+// an uncertain publish failure, and mark done before acking with fewer messages in that window.
 //! The chaos soak: jobs streaming through the three worker processes while the broker, Redis and
 //! the workers are killed and restarted and their links stalled, against a no-fault control.
 //! Fixed seed; `COPYDESK_SOAK_JOBS` (default 10,000) sets the size, for longer runs.
