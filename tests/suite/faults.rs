@@ -1,13 +1,10 @@
 //! Faults during a stream, on throwaway services of the test's own: nothing accepted is lost,
 //! and a repeat, when there is one, carries an existing `message_id`.
 
-use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::pipeline::bulk_job;
-use crate::support::{TestEnv, ThrowawayRedis};
+use crate::support::{Tally, TestEnv, ThrowawayRedis};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_and_restarted_mid_stream_loses_nothing() {
@@ -19,21 +16,12 @@ async fn redis_killed_and_restarted_mid_stream_loses_nothing() {
     for i in 0..n {
         env.publish_job("clean", &bulk_job(i)).await;
     }
-    let mut ids: HashMap<String, usize> = HashMap::new();
-    let mut jobs = HashSet::new();
-    let mut raw = 0;
+    let mut tally = Tally::default();
     let mut killed = false;
-    while jobs.len() < n {
+    while tally.jobs.len() < n {
         let Some(m) = env.next_on(&env.out, Duration::from_secs(60)).await else { break };
-        let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
-        assert_eq!(
-            m.delivery.properties.message_id().as_ref().map(|s| s.to_string()),
-            event["id"].as_str().map(str::to_owned)
-        );
-        *ids.entry(event["id"].as_str().unwrap().to_owned()).or_default() += 1;
-        jobs.insert(event["job_id"].as_str().unwrap().to_owned());
-        raw += 1;
-        if !killed && raw == n / 4 {
+        tally.add(&m);
+        if !killed && tally.raw == n / 4 {
             redis.kill9();
             tokio::time::sleep(Duration::from_millis(1500)).await;
             redis.restart().await;
@@ -41,14 +29,17 @@ async fn redis_killed_and_restarted_mid_stream_loses_nothing() {
         }
     }
     assert!(killed);
-    assert_eq!(jobs.len(), n, "every job yields its event");
-    assert_eq!(ids.len(), n);
-    let repeats = raw - n;
+    assert_eq!(tally.jobs.len(), n, "every job yields its event");
+    assert_eq!(tally.ids.len(), n);
+    let repeats = tally.repeats();
     // A repeat needs an article published but not yet marked done when Redis died: at most the
     // messages in flight then (prefetch 32).
     assert!(repeats <= 32, "{repeats} repeats");
     assert!(env.next_on(&env.names.dead(), Duration::from_millis(300)).await.is_none(), "nothing dead-lettered");
-    eprintln!("redis kill -9 mid-stream: {n} jobs, {raw} events, {repeats} repeats (each an existing message_id)");
+    eprintln!(
+        "redis kill -9 mid-stream: {n} jobs, {} events, {repeats} repeats (each an existing message_id)",
+        tally.raw
+    );
     env.cleanup().await;
 }
 
@@ -67,20 +58,15 @@ async fn the_broker_killed_and_restarted_mid_stream_loses_nothing() {
     // A quorum queue killed within seconds of its declaration can stay leaderless on 3.10
     // (TESTING.md): let the fresh topology settle first.
     tokio::time::sleep(Duration::from_secs(12)).await;
-    let mut ids: HashMap<String, usize> = HashMap::new();
-    let mut jobs = HashSet::new();
-    let mut raw = 0;
+    let mut tally = Tally::default();
     let mut killed = false;
-    while jobs.len() < n {
+    while tally.jobs.len() < n {
         let m = match env.next_on_checked(Duration::from_secs(90)).await {
             Some(m) => m,
             None => break,
         };
-        let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
-        *ids.entry(event["id"].as_str().unwrap().to_owned()).or_default() += 1;
-        jobs.insert(event["job_id"].as_str().unwrap().to_owned());
-        raw += 1;
-        if !killed && raw == n / 4 {
+        tally.add(&m);
+        if !killed && tally.raw == n / 4 {
             rabbit.kill9();
             tokio::time::sleep(Duration::from_secs(1)).await;
             rabbit.restart().await;
@@ -89,49 +75,35 @@ async fn the_broker_killed_and_restarted_mid_stream_loses_nothing() {
         }
     }
     assert!(killed);
-    assert_eq!(jobs.len(), n, "every job yields its event after the broker's return");
-    let repeats = raw - ids.len();
-    eprintln!("broker kill -9 mid-stream: {n} jobs, {raw} events, {repeats} repeats");
-    assert_eq!(ids.len(), n);
+    assert_eq!(tally.jobs.len(), n, "every job yields its event after the broker's return");
+    let repeats = tally.repeats();
+    eprintln!("broker kill -9 mid-stream: {n} jobs, {} events, {repeats} repeats", tally.raw);
+    assert_eq!(tally.ids.len(), n);
     env.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_killed_mid_stream_lose_nothing_and_repeat_only_existing_ids() {
-    use crate::support::worker_binary;
-    use std::process::{Child, Command, Stdio};
+    use std::process::{Child, Command};
 
     let env = TestEnv::new(&[]).await;
-    let spawn = |name: &str| -> Child {
-        Command::new(worker_binary(name))
-            .envs(env.process_env())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
     let names = ["copydesk-fetch", "copydesk-clean", "copydesk-dedup"];
-    let mut children: Vec<Child> = names.iter().map(|n| spawn(n)).collect();
+    let mut children: Vec<Child> = names.iter().map(|n| env.spawn_worker(n)).collect();
     let n = 2000;
     for i in 0..n {
         env.publish_job("clean", &bulk_job(i)).await;
     }
-    let mut ids: HashMap<String, usize> = HashMap::new();
-    let mut jobs = HashSet::new();
-    let mut raw = 0;
+    let mut tally = Tally::default();
     let mut kills = 0;
-    while jobs.len() < n {
+    while tally.jobs.len() < n {
         let Some(m) = env.next_on(&env.out, Duration::from_secs(60)).await else { break };
-        let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
-        *ids.entry(event["id"].as_str().unwrap().to_owned()).or_default() += 1;
-        jobs.insert(event["job_id"].as_str().unwrap().to_owned());
-        raw += 1;
+        tally.add(&m);
         // SIGKILL the clean and dedup workers twice during the stream, restarting them at once.
-        if kills < 2 && raw == (kills + 1) * n / 4 {
+        if kills < 2 && tally.raw == (kills + 1) * n / 4 {
             for i in [1, 2] {
                 let _ = children[i].kill();
                 let _ = children[i].wait();
-                children[i] = spawn(names[i]);
+                children[i] = env.spawn_worker(names[i]);
             }
             kills += 1;
         }
@@ -141,12 +113,12 @@ async fn workers_killed_mid_stream_lose_nothing_and_repeat_only_existing_ids() {
         assert_eq!(c.wait().unwrap().code(), Some(0));
     }
     assert_eq!(kills, 2);
-    assert_eq!(jobs.len(), n, "every job yields its event");
-    let repeats = raw - ids.len();
+    assert_eq!(tally.jobs.len(), n, "every job yields its event");
+    let repeats = tally.repeats();
     // Only a dedup worker killed between the confirm and the ack (or the done mark) repeats an
     // event: at most its prefetch (32) per kill, always with an existing message_id.
     assert!(repeats <= 2 * 32, "{repeats} repeats");
-    assert!(ids.values().all(|c| *c <= 3));
+    assert!(tally.ids.values().all(|c| *c <= 3));
     assert!(env.next_on(&env.names.dead(), Duration::from_millis(300)).await.is_none());
     env.cleanup().await;
 }
@@ -173,17 +145,12 @@ async fn stalled_and_reset_links_to_the_broker_and_redis_lose_nothing() {
     for i in 0..n {
         env.publish_job("clean", &bulk_job(i)).await;
     }
-    let mut ids: HashMap<String, usize> = HashMap::new();
-    let mut jobs = HashSet::new();
-    let mut raw = 0;
+    let mut tally = Tally::default();
     let mut step = 0;
-    while jobs.len() < n {
+    while tally.jobs.len() < n {
         let Some(m) = env.next_on(&env.out, Duration::from_secs(90)).await else { break };
-        let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
-        *ids.entry(event["id"].as_str().unwrap().to_owned()).or_default() += 1;
-        jobs.insert(event["job_id"].as_str().unwrap().to_owned());
-        raw += 1;
-        if step < 4 && raw == (step + 1) * n / 6 {
+        tally.add(&m);
+        if step < 4 && tally.raw == (step + 1) * n / 6 {
             match step {
                 0 => redis.stall(true),
                 1 => amqp.stall(true),
@@ -203,9 +170,9 @@ async fn stalled_and_reset_links_to_the_broker_and_redis_lose_nothing() {
         t.await.unwrap().unwrap();
     }
     assert_eq!(step, 4, "every fault was applied");
-    assert_eq!(jobs.len(), n, "every job yields its event");
-    let repeats = raw - ids.len();
+    assert_eq!(tally.jobs.len(), n, "every job yields its event");
+    let repeats = tally.repeats();
     assert!(repeats <= 4 * 32, "{repeats} repeats");
-    eprintln!("stalls and resets: {n} jobs, {raw} events, {repeats} repeats");
+    eprintln!("stalls and resets: {n} jobs, {} events, {repeats} repeats", tally.raw);
     env.cleanup().await;
 }

@@ -216,18 +216,10 @@ async fn a_failure_that_lasts_is_dead_lettered_after_the_last_attempt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_stream_stops_each_worker_cleanly_and_nothing_is_lost() {
-    use crate::support::worker_binary;
-    use std::process::{Child, Command, Stdio};
+    use std::process::{Child, Command};
 
     let env = TestEnv::new(&[]).await;
-    let spawn = |name: &str| -> Child {
-        Command::new(worker_binary(name))
-            .envs(env.process_env())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = |name: &str| -> Child { env.spawn_worker(name) };
     let names = ["copydesk-fetch", "copydesk-clean", "copydesk-dedup"];
     let mut children: Vec<Child> = names.iter().map(|n| spawn(n)).collect();
     let n = 2000;

@@ -648,3 +648,42 @@ impl Drop for FaultProxy {
         self.task.abort();
     }
 }
+
+/// The events read off the output queue: distinct article ids, the jobs they came from, and the
+/// raw count (repeats included).
+#[derive(Default)]
+pub struct Tally {
+    pub ids: std::collections::HashMap<String, usize>,
+    pub jobs: std::collections::HashSet<String>,
+    pub raw: usize,
+}
+
+impl Tally {
+    pub fn add(&mut self, m: &BasicGetMessage) {
+        let event: serde_json::Value = serde_json::from_slice(&m.delivery.data).unwrap();
+        assert_eq!(
+            m.delivery.properties.message_id().as_ref().map(|s| s.to_string()),
+            event["id"].as_str().map(str::to_owned)
+        );
+        *self.ids.entry(event["id"].as_str().unwrap().to_owned()).or_default() += 1;
+        self.jobs.insert(event["job_id"].as_str().unwrap().to_owned());
+        self.raw += 1;
+    }
+
+    /// Raw events beyond one per distinct article.
+    pub fn repeats(&self) -> usize {
+        self.raw - self.ids.len()
+    }
+}
+
+impl TestEnv {
+    /// A worker binary running as a process with this test's settings.
+    pub fn spawn_worker(&self, name: &str) -> std::process::Child {
+        std::process::Command::new(worker_binary(name))
+            .envs(self.process_env())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+}
