@@ -5,38 +5,29 @@ use std::process::Command;
 
 use crate::project_root;
 
-#[test]
-fn compose_file_is_valid() {
-    let out = Command::new("docker-compose")
-        .args(["-f", "docker-compose.yml", "config", "--quiet"])
-        .current_dir(project_root())
-        .output()
-        .expect("docker-compose is installed (ops/test.sh installs Debian's package)");
-    assert!(out.status.success(), "docker-compose config: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-#[test]
-fn compose_services_build_from_the_project_dockerfile() {
+/// `docker-compose config` on the project's compose file: the file as docker-compose reads it.
+fn compose_config() -> String {
     let out = Command::new("docker-compose")
         .args(["-f", "docker-compose.yml", "config"])
         .current_dir(project_root())
         .output()
-        .unwrap();
-    let config = String::from_utf8_lossy(&out.stdout);
+        .expect("docker-compose is installed (ops/test.sh installs Debian's package)");
+    assert!(out.status.success(), "docker-compose config: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn compose_services_build_from_the_project_dockerfile() {
+    let config = compose_config();
     assert!(config.contains("dockerfile: Dockerfile"), "{config}");
-    for service in ["rabbitmq:", "redis:", "otel-collector:", "jaeger:", "copydesk:"] {
+    for service in ["rabbitmq:", "redis:", "otel-collector:", "jaeger:", "prometheus:", "grafana:", "copydesk:"] {
         assert!(config.contains(service), "service {service} missing:\n{config}");
     }
 }
 
 #[test]
 fn every_worker_in_compose_runs_a_binary_the_image_holds() {
-    let out = Command::new("docker-compose")
-        .args(["-f", "docker-compose.yml", "config"])
-        .current_dir(project_root())
-        .output()
-        .unwrap();
-    let config = String::from_utf8_lossy(&out.stdout);
+    let config = compose_config();
     for binary in ["copydesk-fetch", "copydesk-clean", "copydesk-dedup"] {
         assert!(config.contains(&format!("- {binary}")), "a service runs {binary}:\n{config}");
     }
