@@ -169,14 +169,3 @@ pub fn header_u64(headers: Option<&FieldTable>, name: &str) -> Option<u64> {
         _ => None,
     }
 }
-
-/// The W3C trace context headers of an incoming message, to carry into what it causes.
-pub fn trace_headers(headers: Option<&FieldTable>) -> FieldTable {
-    let mut out = FieldTable::default();
-    for name in ["traceparent", "tracestate"] {
-        if let Some(v) = header_str(headers, name) {
-            out.insert(name.into(), AMQPValue::LongString(LongString::from(v)));
-        }
-    }
-    out
-}

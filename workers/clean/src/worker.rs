@@ -1,7 +1,7 @@
 //! The clean stage on the broker: a clean job in, a cleaned article out to the dedup stage.
 
 use chrono::{DateTime, Utc};
-use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, header_str, json_properties, trace_headers};
+use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, header_str, json_properties};
 use shared::message::{Job, Stage};
 
 use crate::{Input, clean};
@@ -69,8 +69,7 @@ impl Handler for CleanHandler {
             }
             Err(e) => return Outcome::Reject(Failure::new("serialize", e.to_string())),
         };
-        let properties =
-            json_properties().with_message_id(event.id.as_str().into()).with_headers(trace_headers(message.headers()));
+        let properties = json_properties().with_message_id(event.id.as_str().into());
         match broker.publish(&broker.names.jobs(), "dedup", &body, properties, true).await {
             Ok(()) => Outcome::Done,
             Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, trace_headers};
+use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome};
 use shared::message::ArticleEvent;
 use shared::metrics::Metrics;
 use shared::redis::{DONE, Redis};
@@ -75,8 +75,7 @@ impl Handler for DedupHandler {
                 };
                 event.duplicate_of = Some(event.id.clone());
                 let body = serde_json::to_vec(&event).expect("an event serializes");
-                let properties =
-                    stage::properties(&event.id, &event.processed_at, &source, now, trace_headers(message.headers()));
+                let properties = stage::properties(&event.id, &event.processed_at, &source, now);
                 // Nobody need be bound to duplicates: a returned duplicate is fine.
                 match broker.publish(&broker.names.articles(), &event.routing_key(), &body, properties, false).await {
                     Ok(()) => {
@@ -87,8 +86,7 @@ impl Handler for DedupHandler {
                 }
             }
             Decision::Publish => {
-                let properties =
-                    stage::properties(&head.id, &head.processed_at, &source, now, trace_headers(message.headers()));
+                let properties = stage::properties(&head.id, &head.processed_at, &source, now);
                 let routing_key = stage::routing_key("article", head.language.as_deref(), head.site.as_deref());
                 let published =
                     broker.publish(&broker.names.articles(), &routing_key, &message.body, properties, true).await;

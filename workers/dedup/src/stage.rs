@@ -43,10 +43,10 @@ pub fn routing_key(kind: &str, language: Option<&str>, site: Option<&str>) -> St
 }
 
 /// The event's AMQP properties: `message_id` = id, `type`, `timestamp`, the CloudEvents
-/// attributes as `cloudEvents_` headers, and the trace context carried from the job.
-pub fn properties(id: &str, time: &str, source: &str, now_unix: u64, trace: FieldTable) -> BasicProperties {
+/// attributes as `cloudEvents_` headers (the trace context is added by the publish itself).
+pub fn properties(id: &str, time: &str, source: &str, now_unix: u64) -> BasicProperties {
     let text = |s: &str| AMQPValue::LongString(LongString::from(s));
-    let mut headers = trace;
+    let mut headers = FieldTable::default();
     headers.insert("cloudEvents_specversion".into(), text("1.0"));
     headers.insert("cloudEvents_id".into(), text(id));
     headers.insert("cloudEvents_source".into(), text(source));

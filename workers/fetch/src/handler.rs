@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use shared::amqp::{
-    AMQPValue, Broker, Failure, Handler, Incoming, LongString, Outcome, json_properties, trace_headers,
-};
+use shared::amqp::{AMQPValue, Broker, Failure, Handler, Incoming, LongString, Outcome, json_properties};
 use shared::config::FetchSettings;
 use shared::message::{CONTENT_TYPE_HTML, Job, Stage};
 use shared::metrics::Metrics;
@@ -328,7 +326,7 @@ impl Handler for FetchHandler {
             metadata: job.metadata,
         };
         let body = serde_json::to_vec(&clean_job).expect("a job serializes");
-        let mut headers = trace_headers(message.headers());
+        let mut headers = shared::amqp::FieldTable::default();
         headers.insert(
             copydesk_clean::worker::FETCHED_AT_HEADER.into(),
             AMQPValue::LongString(LongString::from(fetched_at.as_str())),
