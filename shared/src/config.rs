@@ -20,6 +20,7 @@ pub const RETRY_BASE_MS: &str = "COPYDESK_RETRY_BASE_MS";
 pub const CONFIRM_TIMEOUT_MS: &str = "COPYDESK_CONFIRM_TIMEOUT_MS";
 pub const DEDUP_TTL_SECONDS: &str = "COPYDESK_DEDUP_TTL_SECONDS";
 pub const PENDING_TTL_SECONDS: &str = "COPYDESK_PENDING_TTL_SECONDS";
+pub const DEDUP_CAPACITY: &str = "COPYDESK_DEDUP_CAPACITY";
 pub const DELIVERY_LIMIT: &str = "COPYDESK_DELIVERY_LIMIT";
 pub const FETCH_ALLOW_PRIVATE: &str = "COPYDESK_FETCH_ALLOW_PRIVATE";
 pub const FETCH_TIMEOUT_SECONDS: &str = "COPYDESK_FETCH_TIMEOUT_SECONDS";
@@ -66,6 +67,8 @@ pub struct Settings {
     pub dedup_ttl: Duration,
     /// How long a claim on an article stays while its event is being published.
     pub pending_ttl: Duration,
+    /// Articles expected per dedup window: sizes the Redis keys (see the dedup stage).
+    pub dedup_capacity: u64,
     /// Deliveries of one message before the quorum queue dead-letters it (poison messages).
     pub delivery_limit: u32,
     pub fetch: FetchSettings,
@@ -153,6 +156,7 @@ impl Settings {
         let confirm_timeout = Duration::from_millis(number(CONFIRM_TIMEOUT_MS, 10_000, 100));
         let dedup_ttl = Duration::from_secs(number(DEDUP_TTL_SECONDS, 30 * 24 * 3600, 1));
         let pending_ttl = Duration::from_secs(number(PENDING_TTL_SECONDS, 30, 1));
+        let dedup_capacity = number(DEDUP_CAPACITY, 10_000_000, 1);
         let delivery_limit = number(DELIVERY_LIMIT, 20, 1) as u32;
         let max_event_bytes = number(MAX_EVENT_BYTES, 16 * 1024 * 1024, 1024) as usize;
         let fetch = FetchSettings {
@@ -228,6 +232,7 @@ impl Settings {
             retry_base,
             confirm_timeout,
             dedup_ttl,
+            dedup_capacity,
             pending_ttl,
             delivery_limit,
             fetch,

@@ -47,6 +47,11 @@ const HELP: &[(&str, &str, &str)] = &[
     ),
     ("copydesk_dead_letters_total", "counter", "Messages dead-lettered, by stage and error kind."),
     ("copydesk_duplicates_total", "counter", "Articles recognised as already seen."),
+    (
+        "copydesk_dedup_redis_rounds_total",
+        "counter",
+        "Dedup decisions by the Redis round trips they took (1: no candidate; 2: candidates read).",
+    ),
     ("copydesk_articles_total", "counter", "New articles published."),
     ("copydesk_reconnects_total", "counter", "Connections re-established, by service."),
     ("copydesk_ready", "gauge", "1 when connected to everything the worker needs."),

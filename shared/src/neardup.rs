@@ -1,5 +1,5 @@
 //! Near-duplicate detection: MinHash sketches of character 4-gram shingles, found through LSH
-//! bands and verified by their estimated Jaccard similarity.
+//! bands and verified by their estimated Jaccard similarity on a compact form of the sketch.
 //!
 //! A syndicated copy (another promo line, a paragraph more or less, a few words edited) shares
 //! most of its 4-grams with the original, while two different stories, even on the same topic,
@@ -7,8 +7,10 @@
 //! probability equal to the Jaccard similarity of the shingle sets. Candidates are the articles
 //! that agree on every row of at least one of [`BANDS`] bands (a copy at Jaccard 0.8 is a
 //! candidate with probability 1 − (1 − 0.8⁴)⁸ ≈ 0.985); a candidate is a duplicate when the
-//! sketches agree on at least [`THRESHOLD`] of their positions. The figures behind these choices
-//! are in BENCHMARKS.md (`copydesk neardup-eval`).
+//! sketches agree on at least [`THRESHOLD`] of their positions. Stores keep only the [`Compact`]
+//! sketch (one byte per position, 32 bytes), and every comparison, in memory or against a store,
+//! is made on that form, so both stores decide alike. The figures behind these choices are in
+//! BENCHMARKS.md (`copydesk neardup-eval`).
 //!
 //! Everything here is fixed by constants: changing them changes which articles match, so stores
 //! built with other values must be rebuilt.
@@ -24,10 +26,50 @@ pub const ROWS: usize = HASHES / BANDS;
 pub const THRESHOLD: f64 = 0.6;
 /// Characters per shingle.
 pub const SHINGLE: usize = 4;
+/// The AMQP header in which the clean stage hands an article's sketch to the dedup stage (hex,
+/// [`Sketch::to_hex`]), so that the dedup stage need not read the text again.
+pub const HEADER: &str = "x-copydesk-minhash";
 
 /// A MinHash sketch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sketch(pub [u32; HASHES]);
+
+/// The stored form of a sketch: the top byte of each minimum hash. Two unrelated positions agree
+/// by chance with probability 1/256, which moves an estimated similarity by under 0.4%.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compact(pub [u8; HASHES]);
+
+impl Compact {
+    /// The estimated Jaccard similarity of two texts' shingle sets.
+    pub fn similarity(&self, other: &Compact) -> f64 {
+        let same = self.0.iter().zip(&other.0).filter(|(a, b)| a == b).count();
+        same as f64 / HASHES as f64
+    }
+
+    pub fn is_near_duplicate_of(&self, other: &Compact) -> bool {
+        self.similarity(other) >= THRESHOLD
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Reads a stored sketch: the compact form, or the full one (four bytes per position, little
+    /// endian) that earlier versions stored.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Compact> {
+        let mut out = [0u8; HASHES];
+        if bytes.len() == HASHES {
+            out.copy_from_slice(bytes);
+        } else if bytes.len() == HASHES * 4 {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *o = (u32::from_le_bytes([c[0], c[1], c[2], c[3]]) >> 24) as u8;
+            }
+        } else {
+            return None;
+        }
+        Some(Compact(out))
+    }
+}
 
 fn mix(mut h: u64) -> u64 {
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -88,10 +130,13 @@ impl Sketch {
         Sketch(mins)
     }
 
-    /// The estimated Jaccard similarity of two texts' shingle sets.
+    pub fn compact(&self) -> Compact {
+        Compact(self.0.map(|v| (v >> 24) as u8))
+    }
+
+    /// The estimated Jaccard similarity of two texts' shingle sets, as the stores see it.
     pub fn similarity(&self, other: &Sketch) -> f64 {
-        let same = self.0.iter().zip(&other.0).filter(|(a, b)| a == b).count();
-        same as f64 / HASHES as f64
+        self.compact().similarity(&other.compact())
     }
 
     /// The key of each band: a copy shares at least one with its original, very likely.
@@ -111,19 +156,20 @@ impl Sketch {
         self.similarity(other) >= THRESHOLD
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.0.iter().flat_map(|v| v.to_le_bytes()).collect()
+    /// 256 hex digits: the minimum hashes in order, eight digits each.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|v| format!("{v:08x}")).collect()
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Option<Sketch> {
-        if bytes.len() != HASHES * 4 {
+    pub fn from_hex(hex: &str) -> Option<Sketch> {
+        if hex.len() != HASHES * 8 || !hex.is_ascii() {
             return None;
         }
-        let mut v = [0u32; HASHES];
-        for (i, c) in bytes.chunks_exact(4).enumerate() {
-            v[i] = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        let mut out = [0u32; HASHES];
+        for (o, i) in out.iter_mut().zip((0..hex.len()).step_by(8)) {
+            *o = u32::from_str_radix(&hex[i..i + 8], 16).ok()?;
         }
-        Some(Sketch(v))
+        Some(Sketch(out))
     }
 }
 
@@ -175,9 +221,20 @@ mod tests {
     }
 
     #[test]
-    fn sketches_round_trip_through_bytes() {
+    fn compact_sketches_round_trip_through_bytes() {
+        let c = Sketch::of(STORY).compact();
+        assert_eq!(c.as_bytes().len(), HASHES);
+        assert_eq!(Compact::from_bytes(c.as_bytes()), Some(c));
+        let full: Vec<u8> = Sketch::of(STORY).0.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(Compact::from_bytes(&full), Some(c), "the full form of earlier versions is read");
+        assert_eq!(Compact::from_bytes(b"short"), None);
+    }
+
+    #[test]
+    fn sketches_round_trip_through_hex() {
         let s = Sketch::of(STORY);
-        assert_eq!(Sketch::from_bytes(&s.to_bytes()), Some(s));
-        assert_eq!(s.to_bytes().len(), HASHES * 4);
+        assert_eq!(Sketch::from_hex(&s.to_hex()), Some(s));
+        assert_eq!(Sketch::from_hex("00"), None);
+        assert_eq!(Sketch::from_hex(&"zz".repeat(128)), None);
     }
 }

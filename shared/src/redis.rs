@@ -1,63 +1,136 @@
-//! Redis: the connection and the few commands the dedup stage uses.
+//! Redis: the connection and the few commands the workers use.
 //!
-//! The dedup claim is one round trip: `SET key token NX PX ttl GET` (Redis ≥ 7.0) sets the claim
-//! if the key is free and returns what was there otherwise. Every key is a single key, so the
-//! same commands work on a Redis Cluster.
+//! `COPYDESK_REDIS_URL` names one server (`redis://`, `rediss://`) or a Redis Cluster
+//! (`redis+cluster://[user:password@]host:port,host:port,…`, `rediss+cluster://` with TLS). Every
+//! command and script touches keys of one hash slot, so the same code works on both; a "round" of
+//! several commands on different slots is sent at once and costs one round trip.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
 
-use ::redis::aio::ConnectionManager;
-use ::redis::{AsyncCommands, Client, Script};
+use ::redis::aio::{ConnectionLike, ConnectionManager};
+use ::redis::cluster::ClusterClient;
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::{AsyncCommands, Client, Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, Value};
+
+pub use ::redis::{RedisResult, Script, ScriptInvocation};
+
+/// An error for an answer that makes no sense.
+pub fn protocol_error(message: &'static str) -> RedisError {
+    RedisError::from((::redis::ErrorKind::UnexpectedReturnType, message))
+}
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The value of a key whose article has been published.
-pub const DONE: &str = "done";
+#[expect(clippy::large_enum_variant, reason = "one per client, behind an Arc")]
+enum Target {
+    Single(Client),
+    Cluster(ClusterClient),
+}
 
-/// What a claim found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// The key was free and is now ours (pending).
-    Acquired,
-    /// The article was published before; the value stored with it.
-    Done(String),
-    /// Another worker holds the claim; it expires after this long.
-    Pending(Duration),
+/// A connection to one server or to a cluster; cheap to clone (both are multiplexed).
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The node URLs of a `redis+cluster://` or `rediss+cluster://` URL, or `None` for a single
+/// server's URL.
+pub fn cluster_nodes(url: &str) -> Option<Vec<String>> {
+    let (scheme, rest) = url.split_once("+cluster://")?;
+    let rest = rest.split('/').next().unwrap_or("");
+    let (userinfo, hosts) = match rest.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), rest),
+    };
+    Some(
+        hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| format!("{scheme}://{userinfo}{h}"))
+            .collect(),
+    )
 }
 
 /// A Redis client that connects on first use and reconnects after failures, so a worker can
 /// start, and report live, while Redis is still down.
 #[derive(Clone)]
 pub struct Redis {
-    client: Client,
-    connection: Arc<Mutex<Option<ConnectionManager>>>,
+    target: Arc<Target>,
+    connection: Arc<Mutex<Option<Connection>>>,
 }
 
 impl Redis {
     /// # Errors
     ///
     /// When the URL is not a Redis URL.
-    pub fn new(url: &str) -> ::redis::RedisResult<Redis> {
-        Ok(Redis { client: Client::open(url)?, connection: Arc::new(Mutex::new(None)) })
+    pub fn new(url: &str) -> RedisResult<Redis> {
+        let target = match cluster_nodes(url) {
+            Some(nodes) => Target::Cluster(
+                ClusterClient::builder(nodes)
+                    .connection_timeout(CONNECT_TIMEOUT)
+                    .response_timeout(RESPONSE_TIMEOUT)
+                    .retries(2)
+                    .build()?,
+            ),
+            None => Target::Single(Client::open(url)?),
+        };
+        Ok(Redis { target: Arc::new(target), connection: Arc::new(Mutex::new(None)) })
     }
 
-    async fn connection(&self) -> ::redis::RedisResult<ConnectionManager> {
+    async fn connection(&self) -> RedisResult<Connection> {
         let mut slot = self.connection.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
-        let config = ::redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(1);
-        let connecting = self.client.get_connection_manager_with_config(config);
-        let c = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-            .await
-            .map_err(|_| ::redis::RedisError::from((::redis::ErrorKind::Io, "connecting to Redis timed out")))??;
+        let timed_out = || RedisError::from((::redis::ErrorKind::Io, "connecting to Redis timed out"));
+        let c = match self.target.as_ref() {
+            Target::Single(client) => {
+                let config = ::redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    .set_number_of_retries(1);
+                let connecting = client.get_connection_manager_with_config(config);
+                Connection::Single(tokio::time::timeout(CONNECT_TIMEOUT, connecting).await.map_err(|_| timed_out())??)
+            }
+            Target::Cluster(client) => {
+                let connecting = client.get_async_connection();
+                Connection::Cluster(tokio::time::timeout(CONNECT_TIMEOUT, connecting).await.map_err(|_| timed_out())??)
+            }
+        };
         *slot = Some(c.clone());
         Ok(c)
     }
@@ -65,59 +138,34 @@ impl Redis {
     /// # Errors
     ///
     /// When the server does not answer.
-    pub async fn ping(&self) -> ::redis::RedisResult<()> {
+    pub async fn ping(&self) -> RedisResult<()> {
         let mut c = self.connection().await?;
         ::redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ())
     }
 
-    /// Claims `key` with `token` for `ttl`, or reports who has it.
+    /// Runs one script (loading it first if the server does not have it).
     ///
     /// # Errors
     ///
-    /// When Redis cannot be reached: a transient failure.
-    pub async fn claim(&self, key: &str, token: &str, ttl: Duration) -> ::redis::RedisResult<Claim> {
+    /// When Redis cannot be reached, or the script fails.
+    pub async fn invoke<T: FromRedisValue>(&self, invocation: &ScriptInvocation<'_>) -> RedisResult<T> {
         let mut c = self.connection().await?;
-        let previous: Option<String> = ::redis::cmd("SET")
-            .arg(key)
-            .arg(token)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl.as_millis() as u64)
-            .arg("GET")
-            .query_async(&mut c)
-            .await?;
-        match previous {
-            None => Ok(Claim::Acquired),
-            Some(v) if v.starts_with(DONE) => Ok(Claim::Done(v)),
-            Some(_) => {
-                let left: i64 = c.pttl(key).await?;
-                Ok(Claim::Pending(Duration::from_millis(left.max(100) as u64)))
-            }
-        }
+        invocation.invoke_async(&mut c).await
     }
 
-    /// Marks `key` done for `ttl`: the dedup window.
+    /// Runs scripts as one round: all are sent before any answer is awaited (on a cluster each
+    /// goes to its slot's node), and the answers come back in order.
     ///
     /// # Errors
     ///
-    /// When Redis cannot be reached.
-    pub async fn complete(&self, key: &str, value: &str, ttl: Duration) -> ::redis::RedisResult<()> {
-        let mut c = self.connection().await?;
-        c.set_ex(key, value, ttl.as_secs().max(1)).await
-    }
-
-    /// Drops our claim on `key` (only if it still holds `token`), so a retry need not wait for
-    /// it to expire.
-    ///
-    /// # Errors
-    ///
-    /// When Redis cannot be reached; the claim then expires by itself.
-    pub async fn release(&self, key: &str, token: &str) -> ::redis::RedisResult<()> {
-        let mut c = self.connection().await?;
-        let script = Script::new(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
-        );
-        script.key(key).arg(token).invoke_async::<i64>(&mut c).await.map(|_| ())
+    /// When Redis cannot be reached, or any script fails.
+    pub async fn invoke_round<T: FromRedisValue>(&self, invocations: &[ScriptInvocation<'_>]) -> RedisResult<Vec<T>> {
+        let c = self.connection().await?;
+        let calls = invocations.iter().map(|invocation| {
+            let mut c = c.clone();
+            async move { invocation.invoke_async::<T>(&mut c).await }
+        });
+        futures_util::future::join_all(calls).await.into_iter().collect()
     }
 
     /// Reserves the next request slot for a host: the slots of all replicas are spaced by
@@ -133,7 +181,7 @@ impl Redis {
         key: &str,
         interval: Duration,
         max_wait: Duration,
-    ) -> ::redis::RedisResult<Option<Duration>> {
+    ) -> RedisResult<Option<Duration>> {
         let mut c = self.connection().await?;
         let script = Script::new(
             "local t = redis.call('TIME') \
@@ -158,7 +206,7 @@ impl Redis {
     /// # Errors
     ///
     /// When Redis cannot be reached.
-    pub async fn get(&self, key: &str) -> ::redis::RedisResult<Option<String>> {
+    pub async fn get(&self, key: &str) -> RedisResult<Option<String>> {
         let mut c = self.connection().await?;
         c.get(key).await
     }
@@ -168,7 +216,7 @@ impl Redis {
     /// # Errors
     ///
     /// When Redis cannot be reached.
-    pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> ::redis::RedisResult<()> {
+    pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> RedisResult<()> {
         let mut c = self.connection().await?;
         c.set_ex(key, value, ttl.as_secs().max(1)).await
     }

@@ -12,6 +12,8 @@ mod faults;
 mod fetch;
 /// The workers' health, readiness and metrics endpoint.
 mod health;
+/// Near-duplicate detection in the dedup stage, on one Redis and on a Redis Cluster.
+mod neardup;
 /// Kubernetes manifests, the dashboard and the alert rules.
 mod ops;
 /// The three workers end to end on the real RabbitMQ and Redis.

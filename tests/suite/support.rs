@@ -289,10 +289,23 @@ impl Drop for BulkServer {
 
 /// A small article, distinct for every `n`.
 pub fn bulk_page(n: usize) -> String {
+    // Words drawn from a generator seeded by n: every page is its own story, far from the others
+    // (a shared template would make them near copies of each other, and the dedup stage would
+    // rightly say so).
+    let mut state = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut word = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = 3 + (state % 7) as usize;
+        (0..len).map(|i| char::from(b'a' + ((state >> (8 + 5 * i)) % 26) as u8)).collect::<String>()
+    };
+    let mut sentence = |words: usize| (0..words).map(|_| word()).collect::<Vec<_>>().join(" ");
+    let (a, b) = (sentence(24), sentence(24));
     format!(
         "<html><head><title>Report number {n}</title></head><body><article><h1>Report number {n}</h1>\
-         <p>The committee published report number {n} on Tuesday, after weeks of hearings, and the findings surprised many observers.</p>\
-         <p>Among its {n} recommendations, the first asks the city to publish every contract above {n} thousand dollars online.</p>\
+         <p>The committee published report number {n} on Tuesday: {a}.</p>\
+         <p>Among its {n} recommendations, the first asks the city to {b}.</p>\
          </article></body></html>"
     )
 }
@@ -476,6 +489,97 @@ impl ThrowawayRedis {
 impl Drop for ThrowawayRedis {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// A Redis Cluster of the test's own: three masters (no replicas) on free ports, each with its
+/// cluster bus on port + 10000, in a temporary folder.
+pub struct ThrowawayCluster {
+    pub ports: Vec<u16>,
+    _dir: tempfile::TempDir,
+    children: Vec<std::process::Child>,
+}
+
+impl ThrowawayCluster {
+    pub async fn start() -> ThrowawayCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ports = Vec::new();
+        while ports.len() < 3 {
+            // The bus port (port + 10000) must be free too.
+            let port = 20000 + fastrand::u16(0..30000);
+            let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+            if !ports.contains(&port) && free(port) && free(port + 10000) {
+                ports.push(port);
+            }
+        }
+        let mut children = Vec::new();
+        for port in &ports {
+            let node_dir = dir.path().join(port.to_string());
+            std::fs::create_dir_all(&node_dir).unwrap();
+            let child = std::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir", node_dir.to_str().unwrap()])
+                .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", ""])
+                .args(["--appendonly", "no"])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server is installed (ops/test.sh installs it)");
+            children.push(child);
+        }
+        let cluster = ThrowawayCluster { ports, _dir: dir, children };
+        for port in &cluster.ports {
+            cluster.wait_for(*port, "PONG", &["PING"]).await;
+        }
+        let nodes: Vec<String> = cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let created = std::process::Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli is installed");
+        assert!(created.status.success(), "redis-cli --cluster create: {}", String::from_utf8_lossy(&created.stdout));
+        for port in &cluster.ports {
+            cluster.wait_for(*port, "cluster_state:ok", &["CLUSTER", "INFO"]).await;
+        }
+        cluster
+    }
+
+    async fn wait_for(&self, port: u16, expected: &str, command: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = std::process::Command::new("redis-cli").args(["-p", &port.to_string()]).args(command).output();
+            if out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(expected)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the throwaway cluster node on {port} never said {expected}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `redis+cluster://` naming every node.
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        format!("redis+cluster://{}/", nodes.join(","))
+    }
+
+    /// How many keys each node holds.
+    pub fn keys_per_node(&self) -> Vec<u64> {
+        self.ports
+            .iter()
+            .map(|p| {
+                let out =
+                    std::process::Command::new("redis-cli").args(["-p", &p.to_string(), "DBSIZE"]).output().unwrap();
+                String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+            })
+            .collect()
+    }
+}
+
+impl Drop for ThrowawayCluster {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

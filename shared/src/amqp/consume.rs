@@ -31,6 +31,8 @@ use crate::metrics::Metrics;
 
 /// Our attempt counter, carried through the delay queues.
 pub const ATTEMPTS_HEADER: &str = "x-copydesk-attempts";
+/// How many times the message waited (retries that did not count as attempts).
+pub const WAITS_HEADER: &str = "x-copydesk-waits";
 /// Longest delay between two attempts.
 const MAX_DELAY: Duration = Duration::from_secs(300);
 
@@ -41,6 +43,8 @@ pub struct Incoming {
     pub routing_key: String,
     /// Attempts already made (0 on the first delivery).
     pub attempts: u32,
+    /// Waits already made ([`Failure::wait`]).
+    pub waits: u32,
 }
 
 impl Incoming {
@@ -235,12 +239,15 @@ async fn handle<H: Handler>(settings: &Settings, handler: &H, broker: &Broker, m
     let stage = handler.stage();
     let started = Instant::now();
     metrics.gauge_add("copydesk_in_flight", &[("stage", stage)], 1.0);
-    let attempts = header_u64(delivery.properties.headers().as_ref(), ATTEMPTS_HEADER).unwrap_or(0) as u32;
+    let headers = delivery.properties.headers().as_ref();
+    let attempts = header_u64(headers, ATTEMPTS_HEADER).unwrap_or(0) as u32;
+    let waits = header_u64(headers, WAITS_HEADER).unwrap_or(0) as u32;
     let incoming = Incoming {
         body: delivery.data.clone(),
         properties: delivery.properties.clone(),
         routing_key: delivery.routing_key.to_string(),
         attempts,
+        waits,
     };
     // One span per message, a child of the span that published it (the OpenTelemetry
     // messaging conventions for RabbitMQ).
@@ -307,7 +314,8 @@ async fn settle(
                 let delay = failure.delay.unwrap_or_else(|| jitter(backoff(settings.retry_base, attempts)));
                 metrics.inc("copydesk_retries_total", &[("stage", stage), ("kind", failure.kind)]);
                 info!(stage, kind = failure.kind, error = %failure.message, attempts, retry_in = ?delay, "Transient failure; retrying later.");
-                ("retried", retry(broker, stage, incoming, attempts, delay).await)
+                let waits = incoming.waits + u32::from(!failure.counts);
+                ("retried", retry(broker, stage, incoming, attempts, waits, delay).await)
             }
         }
         Outcome::Reject(failure) => {
@@ -349,13 +357,17 @@ async fn retry(
     stage: &str,
     incoming: &Incoming,
     attempts: u32,
+    waits: u32,
     delay: Duration,
 ) -> Result<(), super::PublishError> {
     let level = attempts.clamp(1, RETRY_LEVELS) - 1;
-    let properties =
-        with_header(&incoming.properties, &[(ATTEMPTS_HEADER, AMQPValue::LongLongInt(i64::from(attempts)))])
-            .with_expiration(delay.as_millis().to_string().into())
-            .with_delivery_mode(super::PERSISTENT);
+    let counters = [
+        (ATTEMPTS_HEADER, AMQPValue::LongLongInt(i64::from(attempts))),
+        (WAITS_HEADER, AMQPValue::LongLongInt(i64::from(waits))),
+    ];
+    let properties = with_header(&incoming.properties, &counters)
+        .with_expiration(delay.as_millis().to_string().into())
+        .with_delivery_mode(super::PERSISTENT);
     broker.publish("", &broker.names.retry(stage, level), &incoming.body, properties, true).await
 }
 

@@ -49,11 +49,13 @@ impl Handler for CleanHandler {
                 http_date,
                 ..Input::default()
             };
-            clean(&input, Utc::now()).map_err(|e| Failure::new(e.kind(), e.to_string()))
+            let event = clean(&input, Utc::now()).map_err(|e| Failure::new(e.kind(), e.to_string()))?;
+            let sketch = shared::neardup::Sketch::of(&event.text);
+            Ok((event, sketch))
         })
         .await;
-        let event = match cleaned {
-            Ok(Ok(event)) => event,
+        let (event, sketch) = match cleaned {
+            Ok(Ok(cleaned)) => cleaned,
             Ok(Err(failure)) => return Outcome::Reject(failure),
             Err(panic) => {
                 return Outcome::Reject(Failure::new("clean_panicked", panic.to_string()));
@@ -69,7 +71,12 @@ impl Handler for CleanHandler {
             }
             Err(e) => return Outcome::Reject(Failure::new("serialize", e.to_string())),
         };
-        let properties = json_properties().with_message_id(event.id.as_str().into());
+        let mut headers = shared::amqp::FieldTable::default();
+        headers.insert(
+            shared::neardup::HEADER.into(),
+            shared::amqp::AMQPValue::LongString(sketch.to_hex().as_str().into()),
+        );
+        let properties = json_properties().with_message_id(event.id.as_str().into()).with_headers(headers);
         match broker.publish(&broker.names.jobs(), "dedup", &body, properties, true).await {
             Ok(()) => Outcome::Done,
             Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),

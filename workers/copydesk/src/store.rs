@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use redb::{Database, ReadableTable, TableDefinition};
-use shared::neardup::Sketch;
+use shared::neardup::{Compact, Sketch};
 
 const ARTICLES: TableDefinition<'_, &str, &str> = TableDefinition::new("articles");
 const SKETCHES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sketches");
@@ -59,11 +59,12 @@ impl Store {
                     continue;
                 }
                 let keys = sketch.bands();
+                let compact = sketch.compact();
                 let mut near = None;
                 for (b, key) in keys.iter().enumerate() {
                     let Some(candidate) = bands.get((b as u8, *key))?.map(|v| v.value().to_owned()) else { continue };
-                    let other = sketches.get(candidate.as_str())?.and_then(|v| Sketch::from_bytes(v.value()));
-                    if other.is_some_and(|o| sketch.is_near_duplicate_of(&o)) {
+                    let other = sketches.get(candidate.as_str())?.and_then(|v| Compact::from_bytes(v.value()));
+                    if other.is_some_and(|o| compact.is_near_duplicate_of(&o)) {
                         near = Some(candidate);
                         break;
                     }
@@ -74,7 +75,7 @@ impl Store {
                     continue;
                 }
                 articles.insert(*id, *id)?;
-                sketches.insert(*id, sketch.to_bytes().as_slice())?;
+                sketches.insert(*id, compact.as_bytes())?;
                 for (b, key) in keys.iter().enumerate() {
                     if bands.get((b as u8, *key))?.is_none() {
                         bands.insert((b as u8, *key), *id)?;

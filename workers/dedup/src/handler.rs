@@ -1,29 +1,29 @@
 //! The dedup stage's I/O shell. An article is never lost to the dedup store:
 //!
-//! 1. claim the article's key as pending (`SET NX`, with a short TTL);
-//! 2. publish the event and wait for the broker's confirm;
-//! 3. mark the key done for the dedup window.
+//! 1. decide it in Redis ([`Store::check`]): claim its record as pending, and find earlier copies,
+//!    exact or near;
+//! 2. publish the event (article or duplicate) and wait for the broker's confirm;
+//! 3. record the article as decided for the dedup window.
 //!
 //! A failed publish releases the claim and retries. A crash between 2 and 3 leaves the claim to
 //! expire; the job is redelivered and the event published again with the same `message_id`,
 //! which is the one repeat a consumer may see.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome};
+use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, header_str};
 use shared::message::ArticleEvent;
 use shared::metrics::Metrics;
-use shared::redis::{DONE, Redis};
-use std::sync::Arc;
+use shared::neardup::Sketch;
 use tracing::warn;
 
 use crate::stage::{self, Decision};
+use crate::store::Store;
 
 pub struct DedupHandler {
-    pub redis: Redis,
+    pub store: Store,
     pub prefix: String,
-    pub pending_ttl: Duration,
-    pub dedup_ttl: Duration,
     pub metrics: Arc<Metrics>,
 }
 
@@ -38,81 +38,95 @@ impl Handler for DedupHandler {
             Ok(h) => h,
             Err(error) => return Outcome::Reject(Failure::new("bad_event", error.to_string())),
         };
-        if !stage::valid_id(&head.id) {
+        let Some(id) = stage::id_bytes(&head.id) else {
             return Outcome::Reject(Failure::new(
                 "bad_event",
                 format!("article id `{}` is not 64 hex digits", head.id),
             ));
-        }
-        let key = stage::exact_key(&self.prefix, &head.id);
-        let token = format!("pending:{:016x}", fastrand::u64(..));
-        let asked = std::time::Instant::now();
-        let claimed = self.redis.claim(&key, &token, self.pending_ttl).await;
-        self.metrics.observe("copydesk_redis_duration_seconds", &[("command", "claim")], asked.elapsed());
-        let claim = match claimed {
+        };
+        // The clean stage hands the sketch over; an event from elsewhere has its text read.
+        let sketch = match header_str(message.headers(), shared::neardup::HEADER).and_then(Sketch::from_hex) {
+            Some(s) => s,
+            None => match serde_json::from_slice::<EventText<'_>>(&message.body) {
+                Ok(e) => Sketch::of(&e.text),
+                Err(error) => return Outcome::Reject(Failure::new("bad_event", error.to_string())),
+            },
+        };
+        let asked = Instant::now();
+        let checked = self.store.check(&id, &sketch, message.waits).await;
+        self.metrics.observe("copydesk_redis_duration_seconds", &[("command", "decide")], asked.elapsed());
+        let check = match checked {
             Ok(c) => c,
             Err(error) => return Outcome::Retry(Failure::new("redis", error.to_string())),
         };
+        let rounds = if check.rounds == 1 { "1" } else { "2" };
+        self.metrics.inc("copydesk_dedup_redis_rounds_total", &[("rounds", rounds)]);
         let source = format!("copydesk/{}", self.prefix);
         let now = chrono::Utc::now().timestamp().max(0) as u64;
-        match stage::decide(&claim) {
-            Decision::Wait => {
-                let left = match claim {
-                    shared::redis::Claim::Pending(left) => left,
-                    _ => self.pending_ttl,
-                };
-                // A claim normally resolves within the publish's confirm (milliseconds); it lasts
-                // its whole TTL only when its worker died. Look again soon, not at its expiry.
-                let delay = left.min(Duration::from_secs(1)) + Duration::from_millis(100);
-                Outcome::Retry(Failure::wait("claimed", "another worker is publishing this article", delay))
+        let (published, original) = match check.decision {
+            Decision::Wait { ms } => {
+                return Outcome::Retry(Failure::wait(
+                    "claimed",
+                    "another worker is publishing this article or a near copy",
+                    Duration::from_millis(ms),
+                ));
             }
-            Decision::Duplicate => {
+            Decision::Duplicate { original, near } => {
                 let mut event: ArticleEvent = match serde_json::from_slice(&message.body) {
                     Ok(e) => e,
-                    Err(error) => {
-                        return Outcome::Reject(Failure::new("bad_event", error.to_string()));
-                    }
+                    Err(error) => return Outcome::Reject(Failure::new("bad_event", error.to_string())),
                 };
-                event.duplicate_of = Some(event.id.clone());
+                event.duplicate_of = Some(original.clone());
                 let body = serde_json::to_vec(&event).expect("an event serializes");
                 let properties = stage::properties(&event.id, &event.processed_at, &source, now);
                 // Nobody need be bound to duplicates: a returned duplicate is fine.
-                match broker.publish(&broker.names.articles(), &event.routing_key(), &body, properties, false).await {
-                    Ok(()) => {
-                        self.metrics.inc("copydesk_duplicates_total", &[("kind", "exact")]);
-                        Outcome::Done
-                    }
-                    Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
+                let published =
+                    broker.publish(&broker.names.articles(), &event.routing_key(), &body, properties, false).await;
+                if published.is_ok() {
+                    let kind = if near { "near" } else { "exact" };
+                    self.metrics.inc("copydesk_duplicates_total", &[("kind", kind)]);
                 }
+                (published, stage::id_bytes(&original))
             }
             Decision::Publish => {
                 let properties = stage::properties(&head.id, &head.processed_at, &source, now);
                 let routing_key = stage::routing_key("article", head.language.as_deref(), head.site.as_deref());
                 let published =
                     broker.publish(&broker.names.articles(), &routing_key, &message.body, properties, true).await;
-                if let Err(error) = published {
-                    let _ = self.redis.release(&key, &token).await;
-                    return Outcome::Retry(Failure::new("publish", error.to_string()));
+                if published.is_ok() {
+                    self.metrics.inc("copydesk_articles_total", &[]);
                 }
-                self.metrics.inc("copydesk_articles_total", &[]);
-                // The article is out and confirmed: the input can be acked now. Marking it done
-                // runs beside the ack; if the process dies first, the claim expires and a later
-                // copy is published again with the same message_id: a repeat, never a loss.
-                let (redis, ttl) = (self.redis.clone(), self.dedup_ttl);
-                tokio::spawn(async move {
-                    for attempt in 0..3 {
-                        match redis.complete(&key, DONE, ttl).await {
-                            Ok(()) => return,
-                            Err(error) if attempt == 2 => {
-                                warn!(error = %error, "Published, but could not mark the article done; a copy may be published again after its claim expires.");
-                            }
-                            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                        }
-                    }
-                });
-                Outcome::Done
+                (published, None)
             }
+        };
+        let Some(claim) = check.claim else {
+            // An exact copy: nothing of ours to record.
+            return match published {
+                Ok(()) => Outcome::Done,
+                Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
+            };
+        };
+        if let Err(error) = published {
+            self.store.release(&claim).await;
+            return Outcome::Retry(Failure::new("publish", error.to_string()));
         }
+        // The event is out and confirmed: the input can be acked now. Recording the decision runs
+        // beside the ack; if the process dies first, the claim expires and a later copy is
+        // published again with the same message_id: a repeat, never a loss.
+        let store = self.store.clone();
+        let compact = sketch.compact();
+        tokio::spawn(async move {
+            for attempt in 0..3 {
+                match store.complete(&claim, &id, original.as_ref(), &compact).await {
+                    Ok(()) => return,
+                    Err(error) if attempt == 2 => {
+                        warn!(error = %error, "Published, but could not record the article; a copy may be published again after its claim expires.");
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        });
+        Outcome::Done
     }
 }
 
@@ -127,4 +141,11 @@ struct EventHead<'a> {
     site: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow, default)]
     processed_at: std::borrow::Cow<'a, str>,
+}
+
+/// The text of an article event, read only when no sketch came with it.
+#[derive(serde::Deserialize)]
+struct EventText<'a> {
+    #[serde(borrow, default)]
+    text: std::borrow::Cow<'a, str>,
 }

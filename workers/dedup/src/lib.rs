@@ -1,12 +1,14 @@
-//! The dedup stage: recognises articles already seen (exact content hash, in Redis) and
-//! publishes one normalized article event per new article to `P.articles`, a duplicate event for
-//! the others.
+//! The dedup stage: recognises articles already seen (the same content hash, or a near copy by
+//! MinHash, in Redis) and publishes one normalized article event per new article to `P.articles`,
+//! a duplicate event for the others.
 //!
-//! - [`stage`]: pure rules (keys, decisions, event properties);
-//! - [`handler`]: the I/O shell (Redis claim, publish, confirm).
+//! - [`stage`]: pure rules (record layout, keys, decisions, event properties);
+//! - [`store`]: the Redis scripts that claim, look up and record articles;
+//! - [`handler`]: the I/O shell (decide, publish, confirm, record).
 
 pub mod handler;
 pub mod stage;
+pub mod store;
 
 use std::sync::Arc;
 
@@ -25,12 +27,11 @@ use tokio_util::sync::CancellationToken;
 pub async fn run(settings: Settings, stop: CancellationToken) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let redis = Redis::new(&settings.redis_url).context("invalid COPYDESK_REDIS_URL")?;
-    let handler = handler::DedupHandler {
+    let store = store::Store {
         redis: redis.clone(),
-        prefix: settings.prefix.clone(),
+        layout: stage::Layout::new(&settings.prefix, settings.dedup_ttl.as_secs(), settings.dedup_capacity),
         pending_ttl: settings.pending_ttl,
-        dedup_ttl: settings.dedup_ttl,
-        metrics: metrics.clone(),
     };
+    let handler = handler::DedupHandler { store, prefix: settings.prefix.clone(), metrics: metrics.clone() };
     shared::worker::run(settings, Arc::new(handler), Some(redis), metrics, stop).await.context("dedup worker")
 }
