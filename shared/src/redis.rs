@@ -221,3 +221,18 @@ impl Redis {
         c.set_ex(key, value, ttl.as_secs().max(1)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_nodes;
+
+    #[test]
+    fn cluster_urls_name_every_node_with_the_credentials() {
+        assert_eq!(cluster_nodes("redis://127.0.0.1:6379/"), None);
+        assert_eq!(cluster_nodes("redis+cluster://a:7000,b:7001/").unwrap(), ["redis://a:7000", "redis://b:7001"]);
+        assert_eq!(
+            cluster_nodes("rediss+cluster://user:p%40ss@a:7000, b:7001").unwrap(),
+            ["rediss://user:p%40ss@a:7000", "rediss://user:p%40ss@b:7001"]
+        );
+    }
+}

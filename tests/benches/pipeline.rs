@@ -45,12 +45,22 @@ fn settings(prefix: &str) -> Settings {
 
 /// A clean job of about 4 KB whose article is distinct for each `i`.
 fn clean_job(i: usize) -> Vec<u8> {
-    let para = |k: usize| {
-        format!(
-            "<p>Paragraph {k} of report {i}: the committee heard evidence from residents, officials and experts, and weighed costs against benefits before it voted.</p>"
-        )
+    // Every article its own story (words from a generator seeded by i): templated pages would all
+    // be near copies of each other, and the dedup stage would rightly publish duplicates.
+    let mut state = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut word = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = 3 + (state % 7) as usize;
+        (0..len).map(|k| char::from(b'a' + ((state >> (8 + 5 * k)) % 26) as u8)).collect::<String>()
     };
-    let body: String = (0..20).map(para).collect();
+    let body: String = (0..20)
+        .map(|k| {
+            let words: Vec<String> = (0..18).map(|_| word()).collect();
+            format!("<p>Paragraph {k} of report {i}: {}.</p>", words.join(" "))
+        })
+        .collect();
     let page = format!(
         "<html><head><title>Report {i}</title></head><body><article><h1>Report {i}</h1>{body}</article></body></html>"
     );
@@ -98,8 +108,13 @@ async fn count(broker: &Broker, queue: &str) -> u32 {
 
 /// Publishes `bodies` to `stage` on `P.jobs`, one confirmed publish after another.
 async fn preload(broker: &Broker, stage: &str, bodies: Vec<Vec<u8>>) {
-    for b in bodies {
-        broker.publish(&broker.names.jobs(), stage, &b, json_properties(), true).await.unwrap();
+    preload_with(broker, stage, bodies.into_iter().map(|b| (b, json_properties())).collect()).await;
+}
+
+/// Publishes messages with their properties (headers included).
+async fn preload_with(broker: &Broker, stage: &str, messages: Vec<(Vec<u8>, lapin::BasicProperties)>) {
+    for (b, p) in messages {
+        broker.publish(&broker.names.jobs(), stage, &b, p, true).await.unwrap();
     }
 }
 
@@ -113,8 +128,8 @@ async fn drain(broker: &Broker, out: &str, n: usize, start: Instant) -> f64 {
     }
 }
 
-/// Takes `n` message bodies off `queue`.
-async fn take_all(broker: &Broker, queue: &str, n: usize) -> Vec<Vec<u8>> {
+/// Takes `n` messages off `queue`, with their properties (the clean stage's sketch header).
+async fn take_all(broker: &Broker, queue: &str, n: usize) -> Vec<(Vec<u8>, lapin::BasicProperties)> {
     use futures_lite::StreamExt;
     use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
     let ch = broker.connection.create_channel().await.unwrap();
@@ -125,7 +140,7 @@ async fn take_all(broker: &Broker, queue: &str, n: usize) -> Vec<Vec<u8>> {
     while out.len() < n {
         let d = consumer.next().await.unwrap().unwrap();
         d.acker.ack(BasicAckOptions::default()).await.unwrap();
-        out.push(d.data);
+        out.push((d.data, d.properties));
     }
     let _ = ch.close(200, "".into()).await;
     out
@@ -227,12 +242,12 @@ fn main() {
         stop(worker);
         let events = take_all(&clean.broker, &dedup_queue, n).await;
         cleanup(clean).await;
-        let size = events.iter().map(Vec::len).sum::<usize>() / n;
+        let size = events.iter().map(|(b, _)| b.len()).sum::<usize>() / n;
 
         // The same cleaned articles through a bare relay (the same consume loop, publish with
         // confirm, ack, no work) and through the dedup worker.
         let relay = prepare(&format!("bench-relay-{tag}")).await;
-        preload(&relay.broker, "dedup", events.clone()).await;
+        preload_with(&relay.broker, "dedup", events.clone()).await;
         let stop_relay = CancellationToken::new();
         let s = settings(&format!("bench-relay-{tag}"));
         let task = tokio::spawn(shared::amqp::consume(s, Arc::new(Relay), Arc::new(shared::http::Health::new(false)), Arc::new(Default::default()), stop_relay.clone()));
@@ -244,7 +259,7 @@ fn main() {
         cleanup(relay).await;
 
         let dedup = prepare(&format!("bench-dedup-{tag}")).await;
-        preload(&dedup.broker, "dedup", events).await;
+        preload_with(&dedup.broker, "dedup", events).await;
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let worker = spawn_on("copydesk-dedup", &format!("bench-dedup-{tag}"), &format!("127.0.0.1:{port}"));
         let dedup_rate = drain(&dedup.broker, &dedup.out, n, Instant::now()).await;
@@ -253,7 +268,7 @@ fn main() {
             let value = |suffix: &str| metrics.lines().find(|l| l.starts_with(&format!("{name}_{suffix}"))).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
             1000.0 * value("sum") / value("count").max(1.0)
         };
-        println!("dedup: mean {:.2} ms from delivery to settlement, of which {:.2} ms for the Redis claim", mean("copydesk_stage_duration_seconds"), mean("copydesk_redis_duration_seconds"));
+        println!("dedup: mean {:.2} ms from delivery to settlement, of which {:.2} ms for the Redis decision", mean("copydesk_stage_duration_seconds"), mean("copydesk_redis_duration_seconds"));
         let (dedup_mb, dedup_cpu) = (peak_mb(&worker), cpu_seconds(&worker));
         stop(worker);
         cleanup(dedup).await;

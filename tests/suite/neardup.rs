@@ -14,7 +14,8 @@ use shared::redis::Redis;
 use crate::corpus;
 use crate::support::{TestEnv, ThrowawayCluster, ThrowawayRedis};
 
-/// Long articles from the corpora: (title, paragraphs).
+/// Long articles from the corpora, each with a syndicated copy at an exact Jaccard similarity of at
+/// least 0.8 (the guide for a duplicate): (title, paragraphs).
 fn stories(n: usize) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     for set in ["cwce-zh-dev", "scrapinghub-aeb"] {
@@ -27,8 +28,13 @@ fn stories(n: usize) -> Vec<(String, Vec<String>)> {
             let body = truth[id]["articleBody"].as_str().unwrap_or("");
             let paragraphs: Vec<String> =
                 body.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
-            if paragraphs.len() >= 4 && body.chars().count() >= 600 && taken < n / 2 {
-                out.push((format!("Story {id}"), paragraphs));
+            let title = format!("Story {id}");
+            let close = || {
+                let (_, copy) = syndicated(&title, &paragraphs);
+                shared::neardup::jaccard(&paragraphs.join("\n\n"), &copy.join("\n\n")) >= 0.8
+            };
+            if paragraphs.len() >= 4 && body.chars().count() >= 600 && taken < n / 2 && close() {
+                out.push((title, paragraphs));
                 taken += 1;
             }
         }
