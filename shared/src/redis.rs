@@ -111,6 +111,12 @@ impl Redis {
         Ok(Redis { target: Arc::new(target), connection: Arc::new(Mutex::new(None)) })
     }
 
+    /// Whether this client talks to a Redis Cluster (where one script may touch only the keys of
+    /// one hash slot).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.target.as_ref(), Target::Cluster(_))
+    }
+
     async fn connection(&self) -> RedisResult<Connection> {
         let mut slot = self.connection.lock().await;
         if let Some(c) = slot.as_ref() {

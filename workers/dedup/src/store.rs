@@ -1,5 +1,6 @@
-//! The dedup store in Redis: the I/O of the rules in [`crate::stage`]. Every script touches the
-//! keys of one hash slot (one shard, two epochs), so it runs on one Redis and on a Redis Cluster.
+//! The dedup store in Redis: the I/O of the rules in [`crate::stage`]. On one Redis each round is
+//! one script call; on a Redis Cluster it is split into one call per hash slot (one shard, two
+//! epochs), all sent at once.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -9,62 +10,81 @@ use shared::redis::{Redis, RedisResult, Script};
 
 use crate::stage::{self, Decision, HANDLE, Layout, Own, Record, TOKEN};
 
-/// Claims an article's record unless it is decided or claimed by a live worker. Returns the
-/// server's time (13 digits) followed by the record that decided it (nothing when the claim is
-/// now ours). KEYS: this epoch's record key, the previous one's. ARGV: handle, compact sketch,
-/// token, claim TTL (ms), expiry of this epoch's key (unix s).
-static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+/// The first round, for any part of it: claims an article's record unless it is decided or
+/// claimed by a live worker, and adds its handle to band entries (unless there or full).
+///
+/// KEYS: when ARGV[1] is `1`, this epoch's and the previous epoch's record keys; then, per band,
+/// this epoch's and the previous epoch's band keys. ARGV: the flag, the handle, the compact
+/// sketch, a token, the claim's TTL (ms), the expiry of this epoch's keys (unix s), then one field
+/// per band. Returns, in order: for the claim, the server's time (13 digits) followed by the
+/// record that decided the article (nothing when the claim is now ours); per band, the handles
+/// that were there, in both epochs.
+///
+/// On one Redis the whole round is one call; on a cluster, one call per slot (the claim alone,
+/// each band alone).
+static FIRST: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local function decides(v)
-  if not v then return nil end
-  if #v == {pending} then
-    if tonumber(string.sub(v, 1, {digits})) > now then return v end
+local out = {{}}
+local k = 1
+if ARGV[1] == '1' then
+  local t = redis.call('TIME')
+  local now = t[1] * 1000 + math.floor(t[2] / 1000)
+  local function decides(v)
+    if not v then return nil end
+    if #v == {pending} then
+      if tonumber(string.sub(v, 1, {digits})) > now then return v end
+      return nil
+    end
+    if #v == {original} or #v == {duplicate} then return v end
     return nil
   end
-  if #v == {original} or #v == {duplicate} then return v end
-  return nil
+  local found = decides(redis.call('HGET', KEYS[1], ARGV[2])) or decides(redis.call('HGET', KEYS[2], ARGV[2]))
+  if not found then
+    redis.call('HSET', KEYS[1], ARGV[2], string.format('%0{digits}d', now + tonumber(ARGV[5])) .. ARGV[4] .. ARGV[3])
+    redis.call('EXPIREAT', KEYS[1], ARGV[6], 'NX')
+    found = ''
+  end
+  out[1] = string.format('%0{digits}d', now) .. found
+  k = 3
 end
-local found = decides(redis.call('HGET', KEYS[1], ARGV[1])) or decides(redis.call('HGET', KEYS[2], ARGV[1]))
-if not found then
-  redis.call('HSET', KEYS[1], ARGV[1], string.format('%0{digits}d', now + tonumber(ARGV[4])) .. ARGV[3] .. ARGV[2])
-  redis.call('EXPIREAT', KEYS[1], ARGV[5], 'NX')
-  found = ''
+local f = 7
+while k < #KEYS do
+  local before = redis.call('HGET', KEYS[k + 1], ARGV[f]) or ''
+  local current = redis.call('HGET', KEYS[k], ARGV[f]) or ''
+  local present = false
+  for i = 1, #current, {handle} do
+    if string.sub(current, i, i + {handle} - 1) == ARGV[2] then present = true end
+  end
+  if not present and #current < {handle} * {most} then
+    redis.call('HSET', KEYS[k], ARGV[f], current .. ARGV[2])
+    redis.call('EXPIREAT', KEYS[k], ARGV[6], 'NX')
+  end
+  out[#out + 1] = before .. current
+  k = k + 2
+  f = f + 1
 end
-return string.format('%0{digits}d', now) .. found",
+return out",
         pending = stage::PENDING_LEN,
         original = stage::ORIGINAL_LEN,
         duplicate = stage::DUPLICATE_LEN,
         digits = stage::DEADLINE_DIGITS,
-    ))
-});
-
-/// Adds a handle to a band entry (unless there or full) and returns the handles that were there,
-/// in both epochs. KEYS: this epoch's band key, the previous one's. ARGV: field, handle, expiry.
-static BAND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        r"
-local before = redis.call('HGET', KEYS[2], ARGV[1]) or ''
-local now = redis.call('HGET', KEYS[1], ARGV[1]) or ''
-for i = 1, #now, {handle} do
-  if string.sub(now, i, i + {handle} - 1) == ARGV[2] then return before .. now end
-end
-if #now < {handle} * {most} then
-  redis.call('HSET', KEYS[1], ARGV[1], now .. ARGV[2])
-  redis.call('EXPIREAT', KEYS[1], ARGV[3], 'NX')
-end
-return before .. now",
         handle = HANDLE,
         most = stage::BAND_HANDLES,
     ))
 });
 
-/// A record, from this epoch or the previous one ('' when neither has it). KEYS: both record
-/// keys. ARGV: handle.
+/// Records, each from this epoch or the previous one ('' when neither has it). KEYS: per
+/// record, both record keys. ARGV: the handles. Returns one answer per handle.
 static READ: LazyLock<Script> = LazyLock::new(|| {
-    Script::new("return redis.call('HGET', KEYS[1], ARGV[1]) or redis.call('HGET', KEYS[2], ARGV[1]) or ''")
+    Script::new(
+        r"
+local out = {}
+for i = 1, #ARGV do
+  out[i] = redis.call('HGET', KEYS[2 * i - 1], ARGV[i]) or redis.call('HGET', KEYS[2 * i], ARGV[i]) or ''
+end
+return out",
+    )
 });
 
 /// Writes an article's final record. KEYS: record key. ARGV: handle, record, expiry.
@@ -132,24 +152,30 @@ impl Store {
         let [record_key, record_before] = self.layout.record_keys(&handle, epoch);
 
         // Round 1: the claim and the eight bands, at once.
-        let mut round = Vec::with_capacity(1 + shared::neardup::BANDS);
-        let mut claim = CLAIM.prepare_invoke();
-        claim
-            .key(&record_key)
-            .key(&record_before)
-            .arg(&handle[..])
-            .arg(compact.as_bytes())
-            .arg(&token[..])
-            .arg(self.pending_ttl.as_millis() as u64)
-            .arg(expire_at);
-        round.push(claim);
-        for band in sketch.bands() {
-            let ([now, before], field) = self.layout.band_keys(band, epoch);
-            let mut invocation = BAND.prepare_invoke();
-            invocation.key(now).key(before).arg(&field[..]).arg(&handle[..]).arg(expire_at);
-            round.push(invocation);
+        let bands: Vec<([String; 2], [u8; stage::BAND_FIELD])> =
+            sketch.bands().iter().map(|b| self.layout.band_keys(*b, epoch)).collect();
+        let first_call = |claim: bool, bands: &[([String; 2], [u8; stage::BAND_FIELD])]| {
+            let mut invocation = FIRST.prepare_invoke();
+            invocation.arg(if claim { "1" } else { "0" }).arg(&handle[..]).arg(compact.as_bytes()).arg(&token[..]);
+            invocation.arg(self.pending_ttl.as_millis() as u64).arg(expire_at);
+            if claim {
+                invocation.key(&record_key).key(&record_before);
+            }
+            for ([now, before], field) in bands {
+                invocation.key(now).key(before).arg(&field[..]);
+            }
+            invocation
+        };
+        let round = if self.redis.is_cluster() {
+            std::iter::once(first_call(true, &[])).chain(bands.chunks(1).map(|b| first_call(false, b))).collect()
+        } else {
+            vec![first_call(true, &bands)]
+        };
+        let answers: Vec<Vec<u8>> =
+            self.redis.invoke_round::<Vec<Vec<u8>>>(&round).await?.into_iter().flatten().collect();
+        if answers.len() != 1 + bands.len() {
+            return Err(shared::redis::protocol_error("the first round's answers do not match its questions"));
         }
-        let answers: Vec<Vec<u8>> = self.redis.invoke_round(&round).await?;
         let (first, bands) = answers.split_first().expect("one answer per script");
         let digits = stage::DEADLINE_DIGITS;
         let now_ms = first
@@ -174,16 +200,24 @@ impl Store {
         }
 
         // Round 2: the candidates' records, at once.
-        let round: Vec<_> = candidates
-            .iter()
-            .map(|h| {
+        let read_call = |handles: &[[u8; HANDLE]]| {
+            let mut invocation = READ.prepare_invoke();
+            for h in handles {
                 let [now, before] = self.layout.record_keys(h, epoch);
-                let mut invocation = READ.prepare_invoke();
                 invocation.key(now).key(before).arg(&h[..]);
-                invocation
-            })
-            .collect();
-        let records: Vec<Vec<u8>> = self.redis.invoke_round(&round).await?;
+            }
+            invocation
+        };
+        let round = if self.redis.is_cluster() {
+            candidates.chunks(1).map(read_call).collect()
+        } else {
+            vec![read_call(&candidates)]
+        };
+        let records: Vec<Vec<u8>> =
+            self.redis.invoke_round::<Vec<Vec<u8>>>(&round).await?.into_iter().flatten().collect();
+        if records.len() != candidates.len() {
+            return Err(shared::redis::protocol_error("the second round's answers do not match its questions"));
+        }
         let records: Vec<_> =
             candidates.into_iter().zip(records).map(|(h, r)| (h, (!r.is_empty()).then_some(r))).collect();
         match stage::decide_near(&compact, &records, now_ms, waits) {
