@@ -51,14 +51,19 @@ end
 local f = 7
 while k < #KEYS do
   local before = redis.call('HGET', KEYS[k + 1], ARGV[f]) or ''
-  local current = redis.call('HGET', KEYS[k], ARGV[f]) or ''
-  local present = false
-  for i = 1, #current, {handle} do
-    if string.sub(current, i, i + {handle} - 1) == ARGV[2] then present = true end
-  end
-  if not present and #current < {handle} * {most} then
-    redis.call('HSET', KEYS[k], ARGV[f], current .. ARGV[2])
-    redis.call('EXPIREAT', KEYS[k], ARGV[6], 'NX')
+  local current = ''
+  -- The common case, a band value nobody had: one write, and the expiry only for a new key.
+  if redis.call('HSETNX', KEYS[k], ARGV[f], ARGV[2]) == 1 then
+    if redis.call('HLEN', KEYS[k]) == 1 then redis.call('EXPIREAT', KEYS[k], ARGV[6]) end
+  else
+    current = redis.call('HGET', KEYS[k], ARGV[f])
+    local present = false
+    for i = 1, #current, {handle} do
+      if string.sub(current, i, i + {handle} - 1) == ARGV[2] then present = true end
+    end
+    if not present and #current < {handle} * {most} then
+      redis.call('HSET', KEYS[k], ARGV[f], current .. ARGV[2])
+    end
   end
   out[#out + 1] = before .. current
   k = k + 2
