@@ -39,6 +39,9 @@ fn settings(prefix: &str) -> Settings {
         ("COPYDESK_PREFIX".to_owned(), prefix.to_owned()),
         ("COPYDESK_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
         ("COPYDESK_PREFETCH".to_owned(), "64".to_owned()),
+        // Keys sized for the run, kept two hours at most.
+        ("COPYDESK_DEDUP_CAPACITY".to_owned(), "20000".to_owned()),
+        ("COPYDESK_DEDUP_TTL_SECONDS".to_owned(), "3600".to_owned()),
     ])
     .unwrap()
 }
@@ -176,6 +179,8 @@ fn spawn_on(binary: &str, prefix: &str, http: &str) -> Child {
         .env("COPYDESK_PREFIX", prefix)
         .env("COPYDESK_HTTP_ADDR", http)
         .env("COPYDESK_PREFETCH", s.prefetch.to_string())
+        .env("COPYDESK_DEDUP_CAPACITY", s.dedup_capacity.to_string())
+        .env("COPYDESK_DEDUP_TTL_SECONDS", s.dedup_ttl.as_secs().to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

@@ -176,3 +176,59 @@ async fn stalled_and_reset_links_to_the_broker_and_redis_lose_nothing() {
     eprintln!("stalls and resets: {n} jobs, {} events, {repeats} repeats", tally.raw);
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_throttled_links_to_the_broker_and_redis_lose_nothing_and_repeat_nothing() {
+    use crate::support::FaultProxy;
+
+    let env = TestEnv::new(&[("COPYDESK_MAX_ATTEMPTS", "20")]).await;
+    let port_of =
+        |url: &str| -> u16 { shared::config::Settings::host_of(url).rsplit(':').next().unwrap().parse().unwrap() };
+    let amqp = FaultProxy::start(port_of(&env.settings.amqp_url)).await;
+    let redis = FaultProxy::start(port_of(&env.settings.redis_url)).await;
+    let mut workers = env.settings.clone();
+    workers.amqp_url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", amqp.port);
+    workers.redis_url = format!("redis://127.0.0.1:{}/", redis.port);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tasks = vec![
+        tokio::spawn(copydesk_clean::worker::run(workers.clone(), stop.clone())),
+        tokio::spawn(copydesk_dedup::run(workers.clone(), stop.clone())),
+    ];
+    let n = 300;
+    for i in 0..n {
+        env.publish_job("clean", &bulk_job(i)).await;
+    }
+    let mut tally = Tally::default();
+    let mut step = 0;
+    while tally.jobs.len() < n {
+        let Some(m) = env.next_on(&env.out, Duration::from_secs(90)).await else { break };
+        tally.add(&m);
+        if step < 3 && tally.raw == (step + 1) * n / 4 {
+            match step {
+                // Redis a satellite link away: 300 ms each way, under the 3 s response timeout.
+                0 => redis.delay(300),
+                // The broker's link slow and narrow: 200 ms per chunk, 64 KB/s.
+                1 => {
+                    redis.delay(0);
+                    amqp.delay(200);
+                    amqp.throttle(64 * 1024);
+                }
+                // Both slow at once.
+                _ => {
+                    redis.delay(100);
+                    redis.throttle(16 * 1024);
+                }
+            }
+            step += 1;
+        }
+    }
+    stop.cancel();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(step, 3, "every fault was applied");
+    assert_eq!(tally.jobs.len(), n, "every job yields its event");
+    assert_eq!(tally.repeats(), 0, "a slow link is no crash: nothing repeats");
+    assert!(env.next_on(&env.names.dead(), Duration::from_millis(300)).await.is_none(), "nothing dead-lettered");
+    env.cleanup().await;
+}

@@ -47,6 +47,9 @@ impl TestEnv {
             // Politeness is tested on its own; elsewhere the local servers take any pace.
             ("COPYDESK_FETCH_INTERVAL_MS".to_owned(), "0".to_owned()),
             ("COPYDESK_FETCH_ROBOTS".to_owned(), "0".to_owned()),
+            // The shared Redis keeps what a test leaves for at most two hours (cleanup deletes it).
+            ("COPYDESK_DEDUP_TTL_SECONDS".to_owned(), "3600".to_owned()),
+            ("COPYDESK_DEDUP_CAPACITY".to_owned(), "100000".to_owned()),
         ];
         vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let settings = Settings::from_vars(vars).expect("test settings");
@@ -150,6 +153,25 @@ impl TestEnv {
             let _ = self.channel.exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default()).await;
         }
         self.broker.close().await;
+        delete_redis_keys(&self.settings.redis_url, &self.settings.prefix);
+    }
+}
+
+/// Deletes every key under `prefix` on a single Redis (a test's cluster is thrown away whole).
+pub fn delete_redis_keys(url: &str, prefix: &str) {
+    if shared::redis::cluster_nodes(url).is_some() {
+        return;
+    }
+    let Ok(scan) = std::process::Command::new("redis-cli")
+        .args(["-u", url, "--scan", "--pattern"])
+        .arg(format!("{prefix}:*"))
+        .output()
+    else {
+        return;
+    };
+    let keys: Vec<String> = String::from_utf8_lossy(&scan.stdout).lines().map(str::to_owned).collect();
+    for chunk in keys.chunks(1000) {
+        let _ = std::process::Command::new("redis-cli").args(["-u", url, "DEL"]).args(chunk).output();
     }
 }
 
@@ -685,6 +707,10 @@ pub struct FaultProxy {
     pub port: u16,
     stalled: Arc<std::sync::atomic::AtomicBool>,
     generation: Arc<AtomicUsize>,
+    /// Milliseconds added before each chunk is passed on (0: none).
+    delay_ms: Arc<AtomicUsize>,
+    /// Bytes per second each direction may carry (0: unlimited).
+    throttle: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -694,7 +720,8 @@ impl FaultProxy {
         let port = listener.local_addr().unwrap().port();
         let stalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let generation = Arc::new(AtomicUsize::new(0));
-        let (s2, g2) = (stalled.clone(), generation.clone());
+        let (delay_ms, throttle) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (s2, g2, d2, t2) = (stalled.clone(), generation.clone(), delay_ms.clone(), throttle.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else { return };
@@ -709,7 +736,7 @@ impl FaultProxy {
                     ),
                     (Box::new(sr), Box::new(cw)),
                 ] {
-                    let (stalled, generation) = (s2.clone(), g2.clone());
+                    let (stalled, generation, delay_ms, throttle) = (s2.clone(), g2.clone(), d2.clone(), t2.clone());
                     tokio::spawn(async move {
                         let mut buf = vec![0u8; 64 * 1024];
                         loop {
@@ -726,15 +753,37 @@ impl FaultProxy {
                             while stalled.load(Ordering::SeqCst) {
                                 tokio::time::sleep(Duration::from_millis(50)).await;
                             }
-                            if generation.load(Ordering::SeqCst) != born || w.write_all(&buf[..n]).await.is_err() {
-                                return;
+                            let delay = delay_ms.load(Ordering::SeqCst);
+                            if delay > 0 {
+                                tokio::time::sleep(Duration::from_millis(delay as u64)).await;
+                            }
+                            // Throttled: slices of a twentieth of the rate, 50 ms apart.
+                            let rate = throttle.load(Ordering::SeqCst);
+                            let slice = if rate > 0 { (rate / 20).max(1) } else { n };
+                            for part in buf[..n].chunks(slice) {
+                                if generation.load(Ordering::SeqCst) != born || w.write_all(part).await.is_err() {
+                                    return;
+                                }
+                                if rate > 0 {
+                                    tokio::time::sleep(Duration::from_millis(50)).await;
+                                }
                             }
                         }
                     });
                 }
             }
         });
-        FaultProxy { port, stalled, generation, task }
+        FaultProxy { port, stalled, generation, delay_ms, throttle, task }
+    }
+
+    /// Adds `ms` milliseconds before every chunk passed on, both ways (0 turns it off).
+    pub fn delay(&self, ms: usize) {
+        self.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Limits each direction to about `bytes_per_second` (0 turns it off).
+    pub fn throttle(&self, bytes_per_second: usize) {
+        self.throttle.store(bytes_per_second, Ordering::SeqCst);
     }
 
     pub fn stall(&self, on: bool) {
