@@ -123,24 +123,38 @@ async fn workers_killed_mid_stream_lose_nothing_and_repeat_only_existing_ids() {
     env.cleanup().await;
 }
 
+/// The clean and dedup workers in this process, talking to the broker and Redis through fault
+/// proxies (the test's own connection goes straight to the broker).
+struct Proxied {
+    amqp: crate::support::FaultProxy,
+    redis: crate::support::FaultProxy,
+    stop: tokio_util::sync::CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Proxied {
+    async fn start(env: &TestEnv) -> Proxied {
+        use crate::support::FaultProxy;
+        let port_of =
+            |url: &str| -> u16 { shared::config::Settings::host_of(url).rsplit(':').next().unwrap().parse().unwrap() };
+        let amqp = FaultProxy::start(port_of(&env.settings.amqp_url)).await;
+        let redis = FaultProxy::start(port_of(&env.settings.redis_url)).await;
+        let mut workers = env.settings.clone();
+        workers.amqp_url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", amqp.port);
+        workers.redis_url = format!("redis://127.0.0.1:{}/", redis.port);
+        let stop = tokio_util::sync::CancellationToken::new();
+        let tasks = vec![
+            tokio::spawn(copydesk_clean::worker::run(workers.clone(), stop.clone())),
+            tokio::spawn(copydesk_dedup::run(workers.clone(), stop.clone())),
+        ];
+        Proxied { amqp, redis, stop, tasks }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_and_reset_links_to_the_broker_and_redis_lose_nothing() {
-    use crate::support::FaultProxy;
-
-    // The test's own connection goes straight to the broker; the workers' through the proxies.
     let env = TestEnv::new(&[("COPYDESK_MAX_ATTEMPTS", "20")]).await;
-    let port_of =
-        |url: &str| -> u16 { shared::config::Settings::host_of(url).rsplit(':').next().unwrap().parse().unwrap() };
-    let amqp = FaultProxy::start(port_of(&env.settings.amqp_url)).await;
-    let redis = FaultProxy::start(port_of(&env.settings.redis_url)).await;
-    let mut workers = env.settings.clone();
-    workers.amqp_url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", amqp.port);
-    workers.redis_url = format!("redis://127.0.0.1:{}/", redis.port);
-    let stop = tokio_util::sync::CancellationToken::new();
-    let tasks = vec![
-        tokio::spawn(copydesk_clean::worker::run(workers.clone(), stop.clone())),
-        tokio::spawn(copydesk_dedup::run(workers.clone(), stop.clone())),
-    ];
+    let Proxied { amqp, redis, stop, tasks } = Proxied::start(&env).await;
     let n = 600;
     for i in 0..n {
         env.publish_job("clean", &bulk_job(i)).await;
@@ -179,21 +193,8 @@ async fn stalled_and_reset_links_to_the_broker_and_redis_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_throttled_links_to_the_broker_and_redis_lose_nothing_and_repeat_nothing() {
-    use crate::support::FaultProxy;
-
     let env = TestEnv::new(&[("COPYDESK_MAX_ATTEMPTS", "20")]).await;
-    let port_of =
-        |url: &str| -> u16 { shared::config::Settings::host_of(url).rsplit(':').next().unwrap().parse().unwrap() };
-    let amqp = FaultProxy::start(port_of(&env.settings.amqp_url)).await;
-    let redis = FaultProxy::start(port_of(&env.settings.redis_url)).await;
-    let mut workers = env.settings.clone();
-    workers.amqp_url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", amqp.port);
-    workers.redis_url = format!("redis://127.0.0.1:{}/", redis.port);
-    let stop = tokio_util::sync::CancellationToken::new();
-    let tasks = vec![
-        tokio::spawn(copydesk_clean::worker::run(workers.clone(), stop.clone())),
-        tokio::spawn(copydesk_dedup::run(workers.clone(), stop.clone())),
-    ];
+    let Proxied { amqp, redis, stop, tasks } = Proxied::start(&env).await;
     let n = 300;
     for i in 0..n {
         env.publish_job("clean", &bulk_job(i)).await;
