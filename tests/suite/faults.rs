@@ -128,34 +128,32 @@ async fn workers_killed_mid_stream_lose_nothing_and_repeat_only_existing_ids() {
 struct Proxied {
     amqp: crate::support::FaultProxy,
     redis: crate::support::FaultProxy,
-    stop: tokio_util::sync::CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-impl Proxied {
-    async fn start(env: &TestEnv) -> Proxied {
-        use crate::support::FaultProxy;
-        let port_of =
-            |url: &str| -> u16 { shared::config::Settings::host_of(url).rsplit(':').next().unwrap().parse().unwrap() };
-        let amqp = FaultProxy::start(port_of(&env.settings.amqp_url)).await;
-        let redis = FaultProxy::start(port_of(&env.settings.redis_url)).await;
-        let mut workers = env.settings.clone();
-        workers.amqp_url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", amqp.port);
-        workers.redis_url = format!("redis://127.0.0.1:{}/", redis.port);
-        let stop = tokio_util::sync::CancellationToken::new();
-        let tasks = vec![
-            tokio::spawn(copydesk_clean::worker::run(workers.clone(), stop.clone())),
-            tokio::spawn(copydesk_dedup::run(workers.clone(), stop.clone())),
-        ];
-        Proxied { amqp, redis, stop, tasks }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stalled_and_reset_links_to_the_broker_and_redis_lose_nothing() {
-    let env = TestEnv::new(&[("COPYDESK_MAX_ATTEMPTS", "20")]).await;
-    let Proxied { amqp, redis, stop, tasks } = Proxied::start(&env).await;
-    let n = 600;
+/// Streams `n` clean jobs through workers behind fault proxies, calling `fault(step, proxies)`
+/// for each of `steps` steps, spread over the stream; returns the tally once every job's event
+/// arrived (or nothing came for 90 s) and the workers stopped cleanly.
+async fn stream_through_faults(
+    env: &TestEnv,
+    n: usize,
+    steps: usize,
+    mut fault: impl AsyncFnMut(usize, &Proxied),
+) -> Tally {
+    use crate::support::FaultProxy;
+    let port_of =
+        |url: &str| -> u16 { shared::config::Settings::host_of(url).rsplit(':').next().unwrap().parse().unwrap() };
+    let proxies = Proxied {
+        amqp: FaultProxy::start(port_of(&env.settings.amqp_url)).await,
+        redis: FaultProxy::start(port_of(&env.settings.redis_url)).await,
+    };
+    let mut workers = env.settings.clone();
+    workers.amqp_url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxies.amqp.port);
+    workers.redis_url = format!("redis://127.0.0.1:{}/", proxies.redis.port);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tasks = vec![
+        tokio::spawn(copydesk_clean::worker::run(workers.clone(), stop.clone())),
+        tokio::spawn(copydesk_dedup::run(workers.clone(), stop.clone())),
+    ];
     for i in 0..n {
         env.publish_job("clean", &bulk_job(i)).await;
     }
@@ -164,18 +162,8 @@ async fn stalled_and_reset_links_to_the_broker_and_redis_lose_nothing() {
     while tally.jobs.len() < n {
         let Some(m) = env.next_on(&env.out, Duration::from_secs(90)).await else { break };
         tally.add(&m);
-        if step < 4 && tally.raw == (step + 1) * n / 6 {
-            match step {
-                0 => redis.stall(true),
-                1 => amqp.stall(true),
-                2 => redis.reset(),
-                _ => amqp.reset(),
-            }
-            if step < 2 {
-                tokio::time::sleep(Duration::from_secs(8)).await;
-                redis.stall(false);
-                amqp.stall(false);
-            }
+        if step < steps && tally.raw == (step + 1) * n / (steps + 2) {
+            fault(step, &proxies).await;
             step += 1;
         }
     }
@@ -183,8 +171,29 @@ async fn stalled_and_reset_links_to_the_broker_and_redis_lose_nothing() {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    assert_eq!(step, 4, "every fault was applied");
+    assert_eq!(step, steps, "every fault was applied");
     assert_eq!(tally.jobs.len(), n, "every job yields its event");
+    tally
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_and_reset_links_to_the_broker_and_redis_lose_nothing() {
+    let env = TestEnv::new(&[("COPYDESK_MAX_ATTEMPTS", "20")]).await;
+    let n = 600;
+    let tally = stream_through_faults(&env, n, 4, async |step, p: &Proxied| {
+        match step {
+            0 => p.redis.stall(true),
+            1 => p.amqp.stall(true),
+            2 => p.redis.reset(),
+            _ => p.amqp.reset(),
+        }
+        if step < 2 {
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            p.redis.stall(false);
+            p.amqp.stall(false);
+        }
+    })
+    .await;
     let repeats = tally.repeats();
     assert!(repeats <= 4 * 32, "{repeats} repeats");
     eprintln!("stalls and resets: {n} jobs, {} events, {repeats} repeats", tally.raw);
@@ -194,41 +203,22 @@ async fn stalled_and_reset_links_to_the_broker_and_redis_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_throttled_links_to_the_broker_and_redis_lose_nothing_and_repeat_nothing() {
     let env = TestEnv::new(&[("COPYDESK_MAX_ATTEMPTS", "20")]).await;
-    let Proxied { amqp, redis, stop, tasks } = Proxied::start(&env).await;
-    let n = 300;
-    for i in 0..n {
-        env.publish_job("clean", &bulk_job(i)).await;
-    }
-    let mut tally = Tally::default();
-    let mut step = 0;
-    while tally.jobs.len() < n {
-        let Some(m) = env.next_on(&env.out, Duration::from_secs(90)).await else { break };
-        tally.add(&m);
-        if step < 3 && tally.raw == (step + 1) * n / 4 {
-            match step {
-                // Redis a satellite link away: 300 ms each way, under the 3 s response timeout.
-                0 => redis.delay(300),
-                // The broker's link slow and narrow: 200 ms per chunk, 64 KB/s.
-                1 => {
-                    redis.delay(0);
-                    amqp.delay(200);
-                    amqp.throttle(64 * 1024);
-                }
-                // Both slow at once.
-                _ => {
-                    redis.delay(100);
-                    redis.throttle(16 * 1024);
-                }
-            }
-            step += 1;
+    let tally = stream_through_faults(&env, 300, 3, async |step, p: &Proxied| match step {
+        // Redis a satellite link away: 300 ms each way, under the 3 s response timeout.
+        0 => p.redis.delay(300),
+        // The broker's link slow and narrow: 200 ms per chunk, 64 KB/s.
+        1 => {
+            p.redis.delay(0);
+            p.amqp.delay(200);
+            p.amqp.throttle(64 * 1024);
         }
-    }
-    stop.cancel();
-    for t in tasks {
-        t.await.unwrap().unwrap();
-    }
-    assert_eq!(step, 3, "every fault was applied");
-    assert_eq!(tally.jobs.len(), n, "every job yields its event");
+        // Both slow at once.
+        _ => {
+            p.redis.delay(100);
+            p.redis.throttle(16 * 1024);
+        }
+    })
+    .await;
     assert_eq!(tally.repeats(), 0, "a slow link is no crash: nothing repeats");
     assert!(env.next_on(&env.names.dead(), Duration::from_millis(300)).await.is_none(), "nothing dead-lettered");
     env.cleanup().await;
