@@ -98,3 +98,44 @@ async fn ten_thousand_garbage_jobs_mixed_into_ten_thousand_good_ones() {
     assert!(env.next_on(&env.out, Duration::from_millis(300)).await.is_none(), "no event from garbage");
     env.cleanup().await;
 }
+
+/// CPU seconds a process has used so far (user + system, from `/proc`).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A page of 100,000 nested elements (closed, then left open) through the clean worker process:
+/// each costs that process at most 2 s of CPU, and the worker goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_pages_cost_the_clean_worker_at_most_two_seconds_of_cpu() {
+    let env = TestEnv::new(&[]).await;
+    let mut clean = env.spawn_worker("copydesk-clean");
+    let mut dedup = env.spawn_worker("copydesk-dedup");
+    let n = 100_000;
+    let text = "Deep inside the page, the article text still says something worth reading, with commas, clauses and a full stop.";
+    let closed = format!("<html><body>{}<p>{text}</p>{}</body></html>", "<div>".repeat(n), "</div>".repeat(n));
+    let open = format!("<html><body>{}<p>Unclosed nesting: {text}</p>", "<div><span>".repeat(n));
+    // A first job, so that the worker is connected and warm before the count starts.
+    env.publish_job("clean", &bulk_job(0)).await;
+    assert!(env.next_on(&env.out, Duration::from_secs(60)).await.is_some(), "the workers are up");
+    for (name, page) in [("closed", closed), ("open", open)] {
+        let before = cpu_seconds(clean.id());
+        let job = json!({"id": name, "content": page, "content_type": "text/html"});
+        env.publish_job("clean", &serde_json::to_vec(&job).unwrap()).await;
+        let m = env.next_on(&env.out, Duration::from_secs(60)).await.expect("the nested page yields its event");
+        let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+        assert!(event["text"].as_str().unwrap().contains("Deep inside the page"), "{name}");
+        let cpu = cpu_seconds(clean.id()) - before;
+        eprintln!("{name} nesting, {n} deep: {cpu:.2} s of CPU in the clean worker");
+        assert!(cpu <= 2.0, "{name}: {cpu:.2} s of CPU");
+    }
+    assert!(clean.try_wait().unwrap().is_none() && dedup.try_wait().unwrap().is_none(), "no worker stopped");
+    for child in [&mut clean, &mut dedup] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    env.cleanup().await;
+}
