@@ -218,8 +218,7 @@ impl FetchHandler {
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|s| Duration::from_secs(s.min(3600)));
+                .and_then(|v| retry_after(v, chrono::Utc::now()));
             let mut failure = Failure::new(
                 if status.as_u16() == 429 { "http_429" } else { "http_5xx" },
                 format!("HTTP {status} from {url}"),
@@ -276,6 +275,20 @@ impl FetchHandler {
         }
         Ok(Fetched::Page { url: final_url, body, charset, last_modified, date })
     }
+}
+
+/// The wait a `Retry-After` value asks for: seconds, or an HTTP date (RFC 9110); at most an
+/// hour. `None` when it cannot be read or lies in the past (the usual backoff applies).
+fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    let seconds = match value.parse::<u64>() {
+        Ok(s) => s,
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+            u64::try_from((at.with_timezone(&chrono::Utc) - now).num_seconds()).ok().filter(|s| *s > 0)?
+        }
+    };
+    Some(Duration::from_secs(seconds.min(3600)))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -341,5 +354,20 @@ impl Handler for FetchHandler {
             Ok(()) => Outcome::Done,
             Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-28T07:28:00Z").unwrap().with_timezone(&chrono::Utc);
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after(" 99999 ", now), Some(Duration::from_secs(3600)), "at most an hour");
+        assert_eq!(retry_after("Sat, 28 Nov 2026 07:29:30 GMT", now), Some(Duration::from_secs(90)));
+        assert_eq!(retry_after("Sat, 28 Nov 2026 07:00:00 GMT", now), None, "in the past");
+        assert_eq!(retry_after("soon", now), None);
     }
 }
