@@ -12,6 +12,12 @@
 // broker kill releases its claim and is retried, although the broker may have stored it.
 // Reaching the bound (≤ 1 repeat per kill) needs the window narrowed: keep the claim on
 // an uncertain publish failure, and mark done before acking with fewer messages in that window.
+// Plan (2026-11-28): AMQP transactions on the dedup consumer's channel (publish + ack committed
+// together, one commit per batch of settled messages, the Redis record written after the
+// commit-ok): a worker killed before a commit leaves neither the events nor the acks, so nothing
+// repeats; a broker killed mid-commit may still apply part of a batch (RabbitMQ's tx is not
+// atomic across queues). Note that `bulk_page` now makes distinct stories (the dedup stage finds
+// near copies), so the planted repeats here are exact copies of earlier pages, as intended.
 //! The chaos soak: jobs streaming through the three worker processes while the broker, Redis and
 //! the workers are killed and restarted and their links stalled, against a no-fault control.
 //! Fixed seed; `COPYDESK_SOAK_JOBS` (default 10,000) sets the size, for longer runs.
