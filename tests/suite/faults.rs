@@ -223,3 +223,109 @@ async fn slow_and_throttled_links_to_the_broker_and_redis_lose_nothing_and_repea
     assert!(env.next_on(&env.names.dead(), Duration::from_millis(300)).await.is_none(), "nothing dead-lettered");
     env.cleanup().await;
 }
+
+/// A three-node RabbitMQ cluster: the quorum queues' leader node killed mid-stream, then a second
+/// node too (the majority gone), then both back. Nothing is lost: with the majority gone nothing
+/// is confirmed, so nothing is acked, and everything completes when the nodes return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rabbitmq_cluster_loses_nothing_to_a_dead_leader_or_a_lost_majority() {
+    use crate::support::ThrowawayRabbit;
+
+    let mut nodes = ThrowawayRabbit::cluster().await;
+    // The topology is declared through node 0, so the quorum queues' leaders start there; the
+    // workers and the test talk to node 1.
+    let prefix = format!("test-{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff);
+    let (url0, url1) = (nodes[0].url(), nodes[1].url());
+    let declare = shared::config::Settings::from_vars([
+        ("COPYDESK_AMQP_URL".to_owned(), url0),
+        ("COPYDESK_PREFIX".to_owned(), prefix.clone()),
+    ])
+    .unwrap();
+    shared::amqp::Broker::connect(&declare, "copydesk-tests").await.expect("node 0").close().await;
+    let leaders = nodes[1].ctl(&["list_queues", "name", "leader"]);
+    eprintln!("quorum queue leaders:\n{leaders}");
+    let mut env = TestEnv::new(&[
+        ("COPYDESK_AMQP_URL", url1.as_str()),
+        ("COPYDESK_PREFIX", prefix.as_str()),
+        ("COPYDESK_MAX_ATTEMPTS", "20"),
+    ])
+    .await;
+    env.start_workers();
+    // A third of the jobs now, a third after the leader's death (through the new leaders), a
+    // third just before the majority goes.
+    let n = 600;
+    for i in 0..n / 3 {
+        env.publish_job("clean", &bulk_job(i)).await;
+    }
+    // Events produced so far: read by the test, or waiting in its queue (on node 1).
+    let produced = |env: &TestEnv, raw: usize| {
+        let (channel, out) = (env.channel.clone(), env.out.clone());
+        async move {
+            let options = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+            let q = channel.queue_declare(out.as_str().into(), options, Default::default()).await.unwrap();
+            raw + q.message_count() as usize
+        }
+    };
+    let mut tally = Tally::default();
+    let (mut step, mut stall, mut minority) = (0, Duration::ZERO, (0, 0));
+    while tally.jobs.len() < n {
+        let Some(m) = env.next_on_checked(Duration::from_secs(120)).await else { break };
+        tally.add(&m);
+        if step == 0 && tally.raw == n / 4 {
+            let before = produced(&env, tally.raw).await;
+            nodes[0].kill9();
+            let killed = std::time::Instant::now();
+            for i in n / 3..2 * n / 3 {
+                env.publish_job("clean", &bulk_job(i)).await;
+            }
+            while produced(&env, tally.raw).await <= before.max(n / 3) && killed.elapsed() < Duration::from_secs(60) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            stall = killed.elapsed();
+            step = 1;
+        } else if step == 1 && tally.raw == n / 2 {
+            // The last third at once (confirms awaited together), so that it is still in the
+            // pipeline when the majority goes.
+            let ch = env.broker.connection.create_channel().await.unwrap();
+            ch.confirm_select(Default::default()).await.unwrap();
+            let mut confirms = Vec::new();
+            for i in 2 * n / 3..n {
+                let (jobs, body) = (env.names.jobs(), bulk_job(i));
+                let properties = shared::amqp::json_properties().with_delivery_mode(2);
+                confirms.push(
+                    ch.basic_publish(jobs.as_str().into(), "clean".into(), Default::default(), &body, properties)
+                        .await
+                        .unwrap(),
+                );
+            }
+            for c in confirms {
+                assert!(matches!(c.await.unwrap(), lapin::Confirmation::Ack(_)));
+            }
+            // Node 1 alone is a minority: no quorum queue can make progress, nothing is
+            // confirmed, so nothing is acked.
+            nodes[2].kill9();
+            let at_loss = produced(&env, tally.raw).await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            minority = (at_loss, produced(&env, tally.raw).await);
+            nodes[0].restart().await;
+            nodes[2].restart().await;
+            step = 2;
+        }
+    }
+    assert_eq!(step, 2, "both faults were applied");
+    assert_eq!(tally.jobs.len(), n, "every job yields its event");
+    eprintln!(
+        "cluster: {n} jobs, {} events, {} repeats; the first new event {:.2} s after the leader's death; \
+         events produced when the majority went {}, 5 s later {}",
+        tally.raw,
+        tally.repeats(),
+        stall.as_secs_f64(),
+        minority.0,
+        minority.1
+    );
+    assert!(minority.0 < n, "work was pending when the majority went");
+    // Publishes whose confirm the lost majority swallowed are retried: a repeat, never a loss.
+    assert!(tally.repeats() <= 2 * 32, "{} repeats", tally.repeats());
+    assert!(stall < Duration::from_secs(15), "the leader's death stalls the stream for seconds at most");
+    env.cleanup().await;
+}

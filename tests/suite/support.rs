@@ -617,21 +617,69 @@ pub struct ThrowawayRabbit {
 impl ThrowawayRabbit {
     pub async fn start() -> ThrowawayRabbit {
         let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let (port, dist_port) = (free(), free());
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path();
-        std::fs::write(p.join(".erlang.cookie"), format!("COPYDESKTEST{:016X}", fastrand::u64(..))).unwrap();
-        std::fs::set_permissions(p.join(".erlang.cookie"), std::os::unix::fs::PermissionsExt::from_mode(0o400))
-            .unwrap();
-        std::fs::write(
-            p.join("rabbitmq.conf"),
-            format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"),
-        )
-        .unwrap();
-        std::fs::write(p.join("enabled_plugins"), "[].\n").unwrap();
-        let mut r = ThrowawayRabbit { port, dist_port, dir, child: None };
+        let cookie = format!("COPYDESKTEST{:016X}", fastrand::u64(..));
+        let mut r = ThrowawayRabbit::prepare(free(), free(), &cookie, &[]);
         r.restart().await;
         r
+    }
+
+    /// A node's folder and configuration, not started; `peers` are the node names of a cluster
+    /// it forms with (classic config peer discovery).
+    fn prepare(port: u16, dist_port: u16, cookie: &str, peers: &[String]) -> ThrowawayRabbit {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join(".erlang.cookie"), cookie).unwrap();
+        std::fs::set_permissions(p.join(".erlang.cookie"), std::os::unix::fs::PermissionsExt::from_mode(0o400))
+            .unwrap();
+        let mut conf = format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n");
+        if !peers.is_empty() {
+            conf.push_str("cluster_formation.peer_discovery_backend = classic_config\n");
+            for (i, peer) in peers.iter().enumerate() {
+                conf.push_str(&format!("cluster_formation.classic_config.nodes.{} = {peer}\n", i + 1));
+            }
+        }
+        std::fs::write(p.join("rabbitmq.conf"), conf).unwrap();
+        std::fs::write(p.join("enabled_plugins"), "[].\n").unwrap();
+        ThrowawayRabbit { port, dist_port, dir, child: None }
+    }
+
+    /// Three nodes that form one cluster, all started.
+    pub async fn cluster() -> Vec<ThrowawayRabbit> {
+        let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free(), free())).collect();
+        let names: Vec<String> = ports.iter().map(|(p, _)| format!("copydesk{p}@localhost")).collect();
+        let cookie = format!("COPYDESKTEST{:016X}", fastrand::u64(..));
+        let mut nodes: Vec<ThrowawayRabbit> =
+            ports.iter().map(|(p, d)| ThrowawayRabbit::prepare(*p, *d, &cookie, &names)).collect();
+        for node in &mut nodes {
+            node.spawn();
+        }
+        for node in &mut nodes {
+            node.wait_up().await;
+        }
+        // Wait until the three see each other.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let status = nodes[0].ctl(&["cluster_status"]);
+            if names.iter().all(|n| status.matches(n.as_str()).count() >= 2) {
+                return nodes;
+            }
+            assert!(Instant::now() < deadline, "the throwaway cluster never formed: {status}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// `rabbitmqctl` against this node; its standard output.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        let p = self.dir.path();
+        let out = std::process::Command::new("/usr/lib/rabbitmq/bin/rabbitmqctl")
+            .env("HOME", p)
+            .env("RABBITMQ_CONF_ENV_FILE", p.join("no-such-file"))
+            .args(["-n", &format!("copydesk{}@localhost", self.port)])
+            .args(args)
+            .output()
+            .expect("rabbitmqctl is installed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn url(&self) -> String {
@@ -644,6 +692,11 @@ impl ThrowawayRabbit {
 
     /// Starts (again) on the same ports and data, and waits until it takes AMQP connections.
     pub async fn restart(&mut self) {
+        self.spawn();
+        self.wait_up().await;
+    }
+
+    fn spawn(&mut self) {
         let p = self.dir.path();
         let child = std::process::Command::new("/usr/lib/rabbitmq/bin/rabbitmq-server")
             .env("HOME", p)
@@ -662,7 +715,10 @@ impl ThrowawayRabbit {
             .spawn()
             .expect("rabbitmq-server is installed (ops/test.sh installs it)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
+    }
+
+    async fn wait_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let connected = lapin::Connection::connect(&self.url(), lapin::ConnectionProperties::default()).await;
             if let Ok(c) = connected {
