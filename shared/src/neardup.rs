@@ -159,7 +159,8 @@ impl Sketch {
 
     /// 256 hex digits: the minimum hashes in order, eight digits each.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|v| format!("{v:08x}")).collect()
+        let bytes: Vec<u8> = self.0.iter().flat_map(|v| v.to_be_bytes()).collect();
+        crate::text::to_hex(&bytes)
     }
 
     pub fn from_hex(hex: &str) -> Option<Sketch> {

@@ -82,7 +82,8 @@ pub fn content_hash(text: &str) -> (String, String) {
     (f.content_hash, f.id)
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+/// Lowercase hex of bytes.
+pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

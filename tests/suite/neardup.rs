@@ -10,6 +10,7 @@ use copydesk_dedup::store::Store;
 use serde_json::{Value, json};
 use shared::neardup::Sketch;
 use shared::redis::Redis;
+use shared::text::to_hex as hex;
 
 use crate::corpus;
 use crate::support::{TestEnv, ThrowawayCluster, ThrowawayRedis};
@@ -168,13 +169,7 @@ async fn decide(store: &Store, id: &[u8; 32], sketch: &Sketch) -> Decision {
             Decision::Wait { ms } => tokio::time::sleep(Duration::from_millis(*ms)).await,
             decision => {
                 if let Some(claim) = &check.claim {
-                    let original = match decision {
-                        Decision::Duplicate { original, .. } => {
-                            Some(copydesk_dedup::stage::id_bytes(original).unwrap())
-                        }
-                        _ => None,
-                    };
-                    store.complete(claim, id, original.as_ref(), &sketch.compact()).await.unwrap();
+                    store.complete(claim, id, decision, &sketch.compact()).await.unwrap();
                 }
                 return check.decision;
             }
@@ -189,10 +184,6 @@ fn store(url: &str, prefix: &str, capacity: u64) -> Store {
         layout: Layout::new(prefix, 3600, capacity),
         pending_ttl: Duration::from_secs(30),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn near_copies_race(url: &str) {
@@ -267,11 +258,7 @@ async fn an_article_costs_at_most_300_bytes_of_redis_and_two_round_trips() {
             handles.push(tokio::spawn(async move {
                 let check = store.check(&id, &sketch, 0).await.unwrap();
                 if let Some(claim) = &check.claim {
-                    let original = match &check.decision {
-                        Decision::Duplicate { original, .. } => copydesk_dedup::stage::id_bytes(original),
-                        _ => None,
-                    };
-                    store.complete(claim, &id, original.as_ref(), &sketch.compact()).await.unwrap();
+                    store.complete(claim, &id, &check.decision, &sketch.compact()).await.unwrap();
                 }
                 check
             }));

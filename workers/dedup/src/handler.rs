@@ -63,12 +63,12 @@ impl Handler for DedupHandler {
         self.metrics.inc("copydesk_dedup_redis_rounds_total", &[("rounds", rounds)]);
         let source = format!("copydesk/{}", self.prefix);
         let now = chrono::Utc::now().timestamp().max(0) as u64;
-        let (published, original) = match check.decision {
+        let published = match &check.decision {
             Decision::Wait { ms } => {
                 return Outcome::Retry(Failure::wait(
                     "claimed",
                     "another worker is publishing this article or a near copy",
-                    Duration::from_millis(ms),
+                    Duration::from_millis(*ms),
                 ));
             }
             Decision::Duplicate { original, near } => {
@@ -83,10 +83,10 @@ impl Handler for DedupHandler {
                 let published =
                     broker.publish(&broker.names.articles(), &event.routing_key(), &body, properties, false).await;
                 if published.is_ok() {
-                    let kind = if near { "near" } else { "exact" };
+                    let kind = if *near { "near" } else { "exact" };
                     self.metrics.inc("copydesk_duplicates_total", &[("kind", kind)]);
                 }
-                (published, stage::id_bytes(&original))
+                published
             }
             Decision::Publish => {
                 let properties = stage::properties(&head.id, &head.processed_at, &source, now);
@@ -96,7 +96,7 @@ impl Handler for DedupHandler {
                 if published.is_ok() {
                     self.metrics.inc("copydesk_articles_total", &[]);
                 }
-                (published, None)
+                published
             }
         };
         let Some(claim) = check.claim else {
@@ -113,11 +113,11 @@ impl Handler for DedupHandler {
         // The event is out and confirmed: the input can be acked now. Recording the decision runs
         // beside the ack; if the process dies first, the claim expires and a later copy is
         // published again with the same message_id: a repeat, never a loss.
-        let store = self.store.clone();
+        let (store, decision) = (self.store.clone(), check.decision);
         let compact = sketch.compact();
         tokio::spawn(async move {
             for attempt in 0..3 {
-                match store.complete(&claim, &id, original.as_ref(), &compact).await {
+                match store.complete(&claim, &id, &decision, &compact).await {
                     Ok(()) => return,
                     Err(error) if attempt == 2 => {
                         warn!(error = %error, "Published, but could not record the article; a copy may be published again after its claim expires.");

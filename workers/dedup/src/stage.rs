@@ -33,6 +33,7 @@
 use shared::amqp::{AMQPValue, BasicProperties, FieldTable, LongString, json_properties};
 use shared::message::{SCHEMA, site_key};
 use shared::neardup::{BANDS, Compact, HASHES};
+use shared::text::to_hex as hex;
 
 /// Bytes of an article id that name it in the store.
 pub const HANDLE: usize = 8;
@@ -70,10 +71,6 @@ pub fn id_bytes(id: &str) -> Option<[u8; 32]> {
         *o = u8::from_str_radix(&id[i..i + 2], 16).ok()?;
     }
     Some(out)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether an article id is what the clean stage writes: 64 lowercase hex digits.
@@ -226,7 +223,8 @@ pub enum Decision {
 
 /// Decides an article that we claimed, given its candidates' records (`None`: not there).
 pub fn decide_near(sketch: &Compact, records: &[([u8; HANDLE], Option<Vec<u8>>)], now_ms: u64, waits: u32) -> Decision {
-    let mut best: Option<(f64, String)> = None;
+    // The best match so far: its similarity and its original's id, spelled out only at the end.
+    let mut best: Option<(f64, [u8; 32])> = None;
     let mut wait: Option<u64> = None;
     for (handle, found) in records {
         let record = match found {
@@ -239,9 +237,12 @@ pub fn decide_near(sketch: &Compact, records: &[([u8; HANDLE], Option<Vec<u8>>)]
         };
         let (similarity, original) = match record {
             Some(Record::Original { rest, sketch: other }) => {
-                (sketch.similarity(&other), format!("{}{}", hex(handle), hex(&rest)))
+                let mut id = [0u8; 32];
+                id[..HANDLE].copy_from_slice(handle);
+                id[HANDLE..].copy_from_slice(&rest);
+                (sketch.similarity(&other), id)
             }
-            Some(Record::Duplicate { of, sketch: other }) => (sketch.similarity(&other), hex(&of)),
+            Some(Record::Duplicate { of, sketch: other }) => (sketch.similarity(&other), of),
             Some(Record::Pending { deadline_ms, sketch: other, .. }) => {
                 if deadline_ms > now_ms && sketch.is_near_duplicate_of(&other) {
                     wait = Some(wait.unwrap_or(0).max(deadline_ms - now_ms));
@@ -255,7 +256,7 @@ pub fn decide_near(sketch: &Compact, records: &[([u8; HANDLE], Option<Vec<u8>>)]
         }
     }
     match (best, wait) {
-        (Some((_, original)), _) => Decision::Duplicate { original, near: true },
+        (Some((_, original)), _) => Decision::Duplicate { original: hex(&original), near: true },
         (None, Some(left)) => Decision::Wait { ms: look_again_ms(waits, left) },
         (None, None) => Decision::Publish,
     }

@@ -236,8 +236,8 @@ impl Store {
         }
     }
 
-    /// Records the article as decided, once its event is out: an original, or a duplicate of
-    /// `original`.
+    /// Records the article as `decision` decided it, once its event is out: an original, or a
+    /// duplicate of the original the decision names.
     ///
     /// # Errors
     ///
@@ -246,12 +246,15 @@ impl Store {
         &self,
         claim: &Claim,
         id: &[u8; 32],
-        original: Option<&[u8; 32]>,
+        decision: &Decision,
         sketch: &Compact,
     ) -> RedisResult<()> {
-        let record = match original {
-            None => Record::original(id, sketch),
-            Some(of) => Record::duplicate(of, sketch),
+        let record = match decision {
+            Decision::Duplicate { original, .. } => match stage::id_bytes(original) {
+                Some(of) => Record::duplicate(&of, sketch),
+                None => return Err(shared::redis::protocol_error("a duplicate's original is not an article id")),
+            },
+            _ => Record::original(id, sketch),
         };
         let mut invocation = COMPLETE.prepare_invoke();
         invocation.key(&claim.key).arg(&claim.handle[..]).arg(record).arg(claim.expire_at);
