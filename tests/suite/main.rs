@@ -2,6 +2,8 @@
 
 /// Bad input through the whole pipeline.
 mod bad_input;
+/// The chaos soak: kills, restarts and stalls during a stream of 10,000 jobs, against a control.
+mod chaos;
 /// The deployment files: docker-compose.yml and the Dockerfile.
 mod deploy;
 /// Extraction quality on the shared corpora, and agreement with the reference scorer.

@@ -162,8 +162,10 @@ fn near(sketch: &Sketch, changed: usize) -> Sketch {
 
 /// Decides an article as a dedup worker would (waiting when told to) and records it.
 async fn decide(store: &Store, id: &[u8; 32], sketch: &Sketch) -> Decision {
+    // One input message: the same token on every look.
+    let token: [u8; 4] = std::array::from_fn(|_| fastrand::u8(..));
     for waits in 0..50 {
-        let check = store.check(id, sketch, waits).await.expect("Redis answers");
+        let check = store.check(id, token, sketch, waits).await.expect("Redis answers");
         assert!(check.rounds <= 2);
         match &check.decision {
             Decision::Wait { ms } => tokio::time::sleep(Duration::from_millis(*ms)).await,
@@ -256,7 +258,7 @@ async fn an_article_costs_at_most_300_bytes_of_redis_and_two_round_trips() {
         for (id, sketch) in items.clone() {
             let store = store.clone();
             handles.push(tokio::spawn(async move {
-                let check = store.check(&id, &sketch, 0).await.unwrap();
+                let check = store.check(&id, std::array::from_fn(|_| fastrand::u8(..)), &sketch, 0).await.unwrap();
                 if let Some(claim) = &check.claim {
                     store.complete(claim, &id, &check.decision, &sketch.compact()).await.unwrap();
                 }

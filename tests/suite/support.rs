@@ -459,13 +459,25 @@ impl Drop for TestServer {
 pub struct ThrowawayRedis {
     pub port: u16,
     dir: tempfile::TempDir,
+    /// `appendfsync`: `everysec` (a kill loses up to the last second of writes) or `always`.
+    fsync: &'static str,
     child: Option<std::process::Child>,
 }
 
 impl ThrowawayRedis {
+    /// With AOF, `appendfsync everysec` (OPERATIONS.md's minimum).
     pub async fn start() -> ThrowawayRedis {
+        ThrowawayRedis::start_with("everysec").await
+    }
+
+    /// With AOF, `appendfsync always`: a write is on disk before Redis answers it.
+    pub async fn start_fsync_always() -> ThrowawayRedis {
+        ThrowawayRedis::start_with("always").await
+    }
+
+    async fn start_with(fsync: &'static str) -> ThrowawayRedis {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut r = ThrowawayRedis { port, dir: tempfile::tempdir().unwrap(), child: None };
+        let mut r = ThrowawayRedis { port, dir: tempfile::tempdir().unwrap(), fsync, child: None };
         r.restart().await;
         r
     }
@@ -478,7 +490,7 @@ impl ThrowawayRedis {
     pub async fn restart(&mut self) {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--dir", self.dir.path().to_str().unwrap()])
-            .args(["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", self.fsync, "--save", ""])
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server is installed (ops/test.sh installs it)");

@@ -3,12 +3,17 @@
 //!
 //! Settlement rules:
 //! - [`Outcome::Done`]: the handler's outputs are confirmed by the broker; ack.
+//! - [`Outcome::Publish`]: publish these outputs, then ack (or, for a
+//!   [transactional](Handler::transactional) stage, both in one transaction).
 //! - [`Outcome::Retry`]: publish the message, unchanged but for an attempt counter, to a delay
 //!   queue (never sleep on a held delivery: RabbitMQ's consumer timeout would kill the channel);
 //!   after `max_attempts`, dead-letter it instead. Ack only once that publish is confirmed.
 //! - [`Outcome::Reject`]: dead-letter at once with the reason, then ack.
 //! - If the retry or dead-letter publish itself fails, nack with requeue: the broker keeps the
 //!   message, and the quorum queue's delivery limit bounds a message that fails forever.
+//!
+//! A transactional stage settles every message, whatever its outcome, through the session's
+//! committer ([`super::commit`]): the ack and the outputs are committed together.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,8 +28,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, warn};
 
+use super::commit::Committer;
 use super::topology::RETRY_LEVELS;
-use super::{Broker, header_str, header_u64};
+use super::{Broker, header_str, header_u64, publish_span};
 use crate::config::Settings;
 use crate::http::Health;
 use crate::metrics::Metrics;
@@ -77,10 +83,23 @@ impl Failure {
     }
 }
 
+/// A message a handler asks to publish when its input is settled.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub exchange: String,
+    pub routing_key: String,
+    pub body: Vec<u8>,
+    pub properties: BasicProperties,
+    /// Whether a message that no queue takes is a failure (see [`Broker::publish`]).
+    pub must_route: bool,
+}
+
 #[derive(Debug)]
 pub enum Outcome {
     /// Handled; every output confirmed.
     Done,
+    /// Handled; publish these outputs with the ack.
+    Publish(Vec<Output>),
     /// A transient failure: try again later.
     Retry(Failure),
     /// A permanent failure: dead-letter now.
@@ -92,8 +111,15 @@ pub trait Handler: Send + Sync + 'static {
     /// The stage name: queue suffix, metric label and dead-letter header.
     fn stage(&self) -> &'static str;
 
-    /// Handles one message; publishes its outputs through `broker` and waits for their confirms.
+    /// Handles one message; publishes its outputs through `broker` and waits for their confirms,
+    /// or returns them in [`Outcome::Publish`].
     fn handle(&self, message: &Incoming, broker: &Broker) -> impl Future<Output = Outcome> + Send;
+
+    /// Whether every settlement (ack and outputs) is one AMQP transaction on the consumer's
+    /// channel, so that a crash never leaves an output published with its input unacked.
+    fn transactional(&self) -> bool {
+        false
+    }
 }
 
 /// How a consume session ended.
@@ -181,9 +207,13 @@ async fn session<H: Handler>(
     stop: &CancellationToken,
 ) -> End {
     let stage = handler.stage();
+    let transactional = handler.transactional();
     let opened = async {
         let channel = broker.connection.create_channel().await?;
         channel.basic_qos(settings.prefetch, BasicQosOptions::default()).await?;
+        if transactional {
+            channel.tx_select().await?;
+        }
         let consumer = channel
             .basic_consume(
                 broker.names.queue(stage).into(),
@@ -199,13 +229,24 @@ async fn session<H: Handler>(
         Err(e) => return End::Lost(e.to_string()),
     };
     let in_flight = TaskTracker::new();
+    // Cancelled when a commit fails: the session ends so that the broker redelivers.
+    let lost = CancellationToken::new();
+    let committer = transactional
+        .then(|| Committer::start(channel.clone(), broker.names.dead(), stage, settings.confirm_timeout, lost.clone()));
     let end = loop {
         tokio::select! {
             () = stop.cancelled() => break End::Stopped,
+            () = lost.cancelled() => break End::Lost("a commit failed".to_owned()),
             next = consumer.next() => match next {
                 Some(Ok(delivery)) => {
                     let (handler, broker, metrics, settings) = (handler.clone(), broker.clone(), metrics.clone(), settings.clone());
-                    in_flight.spawn(async move { handle(&settings, &*handler, &broker, &metrics, delivery).await });
+                    let committer = committer.clone();
+                    in_flight.spawn(async move { handle(&settings, &*handler, &broker, committer.as_ref(), &metrics, delivery).await });
+                }
+                // A recovered channel is no longer transactional: start a new session instead.
+                Some(Err(error)) if transactional => {
+                    lost.cancel();
+                    break End::Lost(error.to_string());
                 }
                 Some(Err(error)) => {
                     health.set_broker(false, metrics);
@@ -235,7 +276,14 @@ async fn session<H: Handler>(
     end
 }
 
-async fn handle<H: Handler>(settings: &Settings, handler: &H, broker: &Broker, metrics: &Metrics, delivery: Delivery) {
+async fn handle<H: Handler>(
+    settings: &Settings,
+    handler: &H,
+    broker: &Broker,
+    committer: Option<&Committer>,
+    metrics: &Metrics,
+    delivery: Delivery,
+) {
     let stage = handler.stage();
     let started = Instant::now();
     metrics.gauge_add("copydesk_in_flight", &[("stage", stage)], 1.0);
@@ -285,7 +333,9 @@ async fn handle<H: Handler>(settings: &Settings, handler: &H, broker: &Broker, m
         span.record("otel.status_code", "ERROR");
         span.record("error.type", f.kind);
     }
-    let label = settle(settings, stage, broker, metrics, &delivery, &incoming, outcome).instrument(span.clone()).await;
+    let label = settle(settings, stage, broker, committer, metrics, &delivery, &incoming, outcome)
+        .instrument(span.clone())
+        .await;
     span.record("outcome", label);
     metrics.inc("copydesk_messages_total", &[("stage", stage), ("outcome", label)]);
     metrics.observe("copydesk_stage_duration_seconds", &[("stage", stage)], started.elapsed());
@@ -293,37 +343,63 @@ async fn handle<H: Handler>(settings: &Settings, handler: &H, broker: &Broker, m
 }
 
 /// Acks, retries or dead-letters; returns the outcome's metric label.
+#[allow(clippy::too_many_arguments)]
 async fn settle(
     settings: &Settings,
     stage: &'static str,
     broker: &Broker,
+    committer: Option<&Committer>,
     metrics: &Metrics,
     delivery: &Delivery,
     incoming: &Incoming,
     outcome: Outcome,
 ) -> &'static str {
-    let (label, forwarded) = match outcome {
-        Outcome::Done => ("done", Ok(())),
+    let (label, outputs) = match outcome {
+        Outcome::Done => ("done", Vec::new()),
+        Outcome::Publish(outputs) => ("done", outputs),
         Outcome::Retry(failure) => {
             let attempts = incoming.attempts + u32::from(failure.counts);
             if attempts >= settings.max_attempts {
                 warn!(stage, kind = failure.kind, error = %failure.message, attempts, "Giving up after the last attempt; dead-lettering.");
                 metrics.inc("copydesk_dead_letters_total", &[("stage", stage), ("kind", failure.kind)]);
-                ("dead_lettered", dead_letter(broker, stage, incoming, &failure, attempts).await)
+                ("dead_lettered", vec![dead_letter(broker, stage, incoming, &failure, attempts)])
             } else {
                 let delay = failure.delay.unwrap_or_else(|| jitter(backoff(settings.retry_base, attempts)));
                 metrics.inc("copydesk_retries_total", &[("stage", stage), ("kind", failure.kind)]);
                 info!(stage, kind = failure.kind, error = %failure.message, attempts, retry_in = ?delay, "Transient failure; retrying later.");
                 let waits = incoming.waits + u32::from(!failure.counts);
-                ("retried", retry(broker, stage, incoming, attempts, waits, delay).await)
+                ("retried", vec![retry(broker, stage, incoming, attempts, waits, delay)])
             }
         }
         Outcome::Reject(failure) => {
             warn!(stage, kind = failure.kind, error = %failure.message, "Permanent failure; dead-lettering.");
             metrics.inc("copydesk_dead_letters_total", &[("stage", stage), ("kind", failure.kind)]);
-            ("dead_lettered", dead_letter(broker, stage, incoming, &failure, incoming.attempts + 1).await)
+            ("dead_lettered", vec![dead_letter(broker, stage, incoming, &failure, incoming.attempts + 1)])
         }
     };
+    if let Some(committer) = committer {
+        let outputs = outputs
+            .into_iter()
+            .map(|o| {
+                let (_span, properties) = publish_span(&o.exchange, &o.routing_key, o.properties);
+                Output { properties, ..o }
+            })
+            .collect();
+        return match committer.settle(delivery.acker.clone(), outputs).await {
+            Ok(()) => label,
+            Err(error) => {
+                warn!(stage, error = %error, "Not committed; the broker will redeliver the message.");
+                "requeued"
+            }
+        };
+    }
+    let mut forwarded = Ok(());
+    for o in outputs {
+        forwarded = broker.publish(&o.exchange, &o.routing_key, &o.body, o.properties, o.must_route).await;
+        if forwarded.is_err() {
+            break;
+        }
+    }
     match forwarded {
         Ok(()) => {
             // A failed ack means the channel is gone: the broker will redeliver, and the
@@ -352,14 +428,8 @@ fn with_header(properties: &BasicProperties, extra: &[(&str, AMQPValue)]) -> Bas
     properties.clone().with_headers(headers)
 }
 
-async fn retry(
-    broker: &Broker,
-    stage: &str,
-    incoming: &Incoming,
-    attempts: u32,
-    waits: u32,
-    delay: Duration,
-) -> Result<(), super::PublishError> {
+/// The message again, to a delay queue.
+fn retry(broker: &Broker, stage: &str, incoming: &Incoming, attempts: u32, waits: u32, delay: Duration) -> Output {
     let level = attempts.clamp(1, RETRY_LEVELS) - 1;
     let counters = [
         (ATTEMPTS_HEADER, AMQPValue::LongLongInt(i64::from(attempts))),
@@ -368,16 +438,17 @@ async fn retry(
     let properties = with_header(&incoming.properties, &counters)
         .with_expiration(delay.as_millis().to_string().into())
         .with_delivery_mode(super::PERSISTENT);
-    broker.publish("", &broker.names.retry(stage, level), &incoming.body, properties, true).await
+    Output {
+        exchange: String::new(),
+        routing_key: broker.names.retry(stage, level),
+        body: incoming.body.clone(),
+        properties,
+        must_route: true,
+    }
 }
 
-async fn dead_letter(
-    broker: &Broker,
-    stage: &str,
-    incoming: &Incoming,
-    failure: &Failure,
-    attempts: u32,
-) -> Result<(), super::PublishError> {
+/// The message, with the reason, to `P.dead`.
+fn dead_letter(broker: &Broker, stage: &str, incoming: &Incoming, failure: &Failure, attempts: u32) -> Output {
     let text = |s: &str| AMQPValue::LongString(LongString::from(s));
     let message: String = failure.message.chars().take(2000).collect();
     let trace_id =
@@ -395,7 +466,13 @@ async fn dead_letter(
         ],
     )
     .with_delivery_mode(super::PERSISTENT);
-    broker.publish(&broker.names.dead(), stage, &incoming.body, properties, true).await
+    Output {
+        exchange: broker.names.dead(),
+        routing_key: stage.to_owned(),
+        body: incoming.body.clone(),
+        properties,
+        must_route: true,
+    }
 }
 
 #[cfg(test)]

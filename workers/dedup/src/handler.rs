@@ -1,22 +1,23 @@
-//! The dedup stage's I/O shell. An article is never lost to the dedup store:
+//! The dedup stage's I/O shell. An article is never lost to the dedup store, and published once:
 //!
 //! 1. decide it in Redis ([`Store::check`]): claim its record as pending, and find earlier copies,
 //!    exact or near;
-//! 2. publish the event (article or duplicate) and wait for the broker's confirm;
-//! 3. record the article as decided for the dedup window.
+//! 2. record the decision (an original, marked with the input message's token, or a duplicate);
+//! 3. publish the event (article or duplicate) and ack the input in one AMQP transaction
+//!    ([`Handler::transactional`]).
 //!
-//! A failed publish releases the claim and retries. A crash between 2 and 3 leaves the claim to
-//! expire; the job is redelivered and the event published again with the same `message_id`,
-//! which is the one repeat a consumer may see.
+//! A crash before 3 commits leaves neither the event nor the ack: the message is redelivered,
+//! takes over its own claim or finds its own record, and publishes the event (once). Only a
+//! broker that dies in the middle of a commit can apply the event without the ack; the event is
+//! then published again with the same `message_id`, the one repeat a consumer may see.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, header_str};
+use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, Output, header_str};
 use shared::message::ArticleEvent;
 use shared::metrics::Metrics;
 use shared::neardup::Sketch;
-use tracing::warn;
 
 use crate::stage::{self, Decision};
 use crate::store::Store;
@@ -52,8 +53,9 @@ impl Handler for DedupHandler {
                 Err(error) => return Outcome::Reject(Failure::new("bad_event", error.to_string())),
             },
         };
+        let token = stage::input_token(&message.body);
         let asked = Instant::now();
-        let checked = self.store.check(&id, &sketch, message.waits).await;
+        let checked = self.store.check(&id, token, &sketch, message.waits).await;
         self.metrics.observe("copydesk_redis_duration_seconds", &[("command", "decide")], asked.elapsed());
         let check = match checked {
             Ok(c) => c,
@@ -63,7 +65,7 @@ impl Handler for DedupHandler {
         self.metrics.inc("copydesk_dedup_redis_rounds_total", &[("rounds", rounds)]);
         let source = format!("copydesk/{}", self.prefix);
         let now = chrono::Utc::now().timestamp().max(0) as u64;
-        let published = match &check.decision {
+        let output = match &check.decision {
             Decision::Wait { ms } => {
                 return Outcome::Retry(Failure::wait(
                     "claimed",
@@ -71,62 +73,51 @@ impl Handler for DedupHandler {
                     Duration::from_millis(*ms),
                 ));
             }
-            Decision::Duplicate { original, near } => {
+            Decision::Duplicate { original, .. } => {
                 let mut event: ArticleEvent = match serde_json::from_slice(&message.body) {
                     Ok(e) => e,
                     Err(error) => return Outcome::Reject(Failure::new("bad_event", error.to_string())),
                 };
                 event.duplicate_of = Some(original.clone());
-                let body = serde_json::to_vec(&event).expect("an event serializes");
-                let properties = stage::properties(&event.id, &event.processed_at, &source, now);
-                // Nobody need be bound to duplicates: a returned duplicate is fine.
-                let published =
-                    broker.publish(&broker.names.articles(), &event.routing_key(), &body, properties, false).await;
-                if published.is_ok() {
-                    let kind = if *near { "near" } else { "exact" };
-                    self.metrics.inc("copydesk_duplicates_total", &[("kind", kind)]);
+                Output {
+                    exchange: broker.names.articles(),
+                    routing_key: event.routing_key(),
+                    body: serde_json::to_vec(&event).expect("an event serializes"),
+                    properties: stage::properties(&event.id, &event.processed_at, &source, now),
+                    // Nobody need be bound to duplicates.
+                    must_route: false,
                 }
-                published
             }
-            Decision::Publish => {
-                let properties = stage::properties(&head.id, &head.processed_at, &source, now);
-                let routing_key = stage::routing_key("article", head.language.as_deref(), head.site.as_deref());
-                let published =
-                    broker.publish(&broker.names.articles(), &routing_key, &message.body, properties, true).await;
-                if published.is_ok() {
-                    self.metrics.inc("copydesk_articles_total", &[]);
-                }
-                published
-            }
+            Decision::Publish => Output {
+                exchange: broker.names.articles(),
+                routing_key: stage::routing_key("article", head.language.as_deref(), head.site.as_deref()),
+                body: message.body.clone(),
+                properties: stage::properties(&head.id, &head.processed_at, &source, now),
+                must_route: true,
+            },
         };
-        let Some(claim) = check.claim else {
-            // An exact copy: nothing of ours to record.
-            return match published {
-                Ok(()) => Outcome::Done,
-                Err(error) => Outcome::Retry(Failure::new("publish", error.to_string())),
-            };
-        };
-        if let Err(error) = published {
-            self.store.release(&claim).await;
-            return Outcome::Retry(Failure::new("publish", error.to_string()));
+        // Our decision is recorded before the event is committed: a crash before the commit
+        // redelivers this message, which finds its own record and publishes the event again.
+        if let Some(claim) = &check.claim
+            && let Err(error) = self.store.complete(claim, &id, &check.decision, &sketch.compact()).await
+        {
+            self.store.release(claim).await;
+            return Outcome::Retry(Failure::new("redis", error.to_string()));
         }
-        // The event is out and confirmed: the input can be acked now. Recording the decision runs
-        // beside the ack; if the process dies first, the claim expires and a later copy is
-        // published again with the same message_id: a repeat, never a loss.
-        let (store, decision) = (self.store.clone(), check.decision);
-        let compact = sketch.compact();
-        tokio::spawn(async move {
-            for attempt in 0..3 {
-                match store.complete(&claim, &id, &decision, &compact).await {
-                    Ok(()) => return,
-                    Err(error) if attempt == 2 => {
-                        warn!(error = %error, "Published, but could not record the article; a copy may be published again after its claim expires.");
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                }
+        match &check.decision {
+            Decision::Duplicate { near, .. } => {
+                let kind = if *near { "near" } else { "exact" };
+                self.metrics.inc("copydesk_duplicates_total", &[("kind", kind)]);
             }
-        });
-        Outcome::Done
+            _ => self.metrics.inc("copydesk_articles_total", &[]),
+        }
+        Outcome::Publish(vec![output])
+    }
+
+    /// The event and the ack are one transaction: a crash never leaves an event out with its
+    /// input unacked (which would publish it twice).
+    fn transactional(&self) -> bool {
+        true
     }
 }
 

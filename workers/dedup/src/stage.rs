@@ -8,9 +8,12 @@
 //!
 //! - `P:dedup:r:{r<shard>}:<epoch>`: the **records**. Field: the article's *handle* (the first 8
 //!   bytes of its id); value, told apart by length: a pending claim (13-digit deadline in ms,
-//!   4-byte token, compact sketch: 49 bytes), an original (the other 24 bytes of its id and its
-//!   compact sketch: 56 bytes), a duplicate (the 32 bytes of its original's id and its own compact
-//!   sketch: 64 bytes) or a tombstone (a released claim: 1 byte).
+//!   4-byte token, compact sketch: 49 bytes), an original (the other 24 bytes of its id, the
+//!   token and its compact sketch: 60 bytes), a duplicate (the 32 bytes of its original's id and
+//!   its own compact sketch: 64 bytes) or a tombstone (a released claim: 1 byte). The token names
+//!   the input message ([`input_token`]): the same message, redelivered, takes over its own claim
+//!   at once, and finding its own original record publishes its event again (the record is
+//!   written before the event is committed, so the earlier commit may not have happened).
 //! - `P:dedup:b:{b<shard>}:<epoch>`: the **bands**. Field: 6 bytes of an LSH band key; value: the
 //!   handles of the articles that share it (at most 8).
 //!
@@ -45,7 +48,7 @@ pub const TOKEN: usize = 4;
 pub const DEADLINE_DIGITS: usize = 13;
 /// Record lengths, by kind.
 pub const PENDING_LEN: usize = DEADLINE_DIGITS + TOKEN + HASHES;
-pub const ORIGINAL_LEN: usize = 32 - HANDLE + HASHES;
+pub const ORIGINAL_LEN: usize = 32 - HANDLE + TOKEN + HASHES;
 pub const DUPLICATE_LEN: usize = 32 + HASHES;
 pub const TOMBSTONE: &[u8] = b"x";
 /// Most handles kept per band entry: beyond that, the band already stands for its story.
@@ -53,6 +56,27 @@ pub const BAND_HANDLES: usize = 8;
 /// Waits for a candidate whose record has not landed yet, after which it is ignored (it was
 /// lost, or its key expired before its band's).
 pub const MISSING_WAITS: u32 = 3;
+
+/// The token of an input message: a hash of its body, the same on every redelivery and retry
+/// of the message, and different for another message with the same article (its `job_id`,
+/// `fetched_at` or `processed_at` differ). A word at a time: the body can be 100 KB.
+pub fn input_token(body: &[u8]) -> [u8; TOKEN] {
+    const K: u64 = 0xff51_afd7_ed55_8ccd;
+    let mut h = 0x9e37_79b9_7f4a_7c15 ^ body.len() as u64;
+    let mut words = body.chunks_exact(8);
+    for w in &mut words {
+        h = (h ^ u64::from_le_bytes(w.try_into().expect("8 bytes"))).wrapping_mul(K).rotate_left(31);
+    }
+    for &b in words.remainder() {
+        h = (h ^ u64::from(b)).wrapping_mul(K);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 29;
+    let mut token = [0u8; TOKEN];
+    token.copy_from_slice(&h.to_le_bytes()[..TOKEN]);
+    token
+}
 
 /// How long to wait before looking again at a claim that ends in `left_ms` at the latest: a claim
 /// normally resolves within a publish's confirm (milliseconds) and lasts its whole TTL only when
@@ -129,7 +153,7 @@ impl Layout {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     Pending { deadline_ms: u64, token: [u8; TOKEN], sketch: Compact },
-    Original { rest: [u8; 32 - HANDLE], sketch: Compact },
+    Original { rest: [u8; 32 - HANDLE], token: [u8; TOKEN], sketch: Compact },
     Duplicate { of: [u8; 32], sketch: Compact },
     Tombstone,
 }
@@ -148,9 +172,13 @@ impl Record {
                 Some(Record::Pending { deadline_ms, token, sketch: compact(&bytes[DEADLINE_DIGITS + TOKEN..]) })
             }
             ORIGINAL_LEN => {
-                let mut rest = [0u8; 32 - HANDLE];
-                rest.copy_from_slice(&bytes[..32 - HANDLE]);
-                Some(Record::Original { rest, sketch: compact(&bytes[32 - HANDLE..]) })
+                let (rest, bytes) = bytes.split_at(32 - HANDLE);
+                let (token, sketch) = bytes.split_at(TOKEN);
+                Some(Record::Original {
+                    rest: rest.try_into().expect("the rest of an id"),
+                    token: token.try_into().expect("a token"),
+                    sketch: compact(sketch),
+                })
             }
             DUPLICATE_LEN => {
                 let mut of = [0u8; 32];
@@ -162,9 +190,9 @@ impl Record {
         }
     }
 
-    /// The final record of an article once its event is out.
-    pub fn original(id: &[u8; 32], sketch: &Compact) -> Vec<u8> {
-        [&id[HANDLE..], sketch.as_bytes()].concat()
+    /// The final record of an article published by the input message `token`.
+    pub fn original(id: &[u8; 32], token: &[u8; TOKEN], sketch: &Compact) -> Vec<u8> {
+        [&id[HANDLE..], token, sketch.as_bytes()].concat()
     }
 
     pub fn duplicate(of: &[u8; 32], sketch: &Compact) -> Vec<u8> {
@@ -177,6 +205,9 @@ impl Record {
 pub enum Own {
     /// The claim is ours.
     Claimed,
+    /// Recorded as an original by this very input message, in a delivery whose commit is
+    /// unknown: publish it again (same `message_id`).
+    Recorded,
     /// Another worker holds it for this long.
     Pending { left_ms: u64 },
     /// Decided before: the id of the article it repeats (its own for an original).
@@ -184,10 +215,11 @@ pub enum Own {
 }
 
 /// Reads the claim script's answer: the record that decided the article (empty when the claim
-/// is ours) and the server's time.
-pub fn own(id: &[u8; 32], found: &[u8], now_ms: u64) -> Own {
+/// is ours), for the input message `token`, and the server's time.
+pub fn own(id: &[u8; 32], token: &[u8; TOKEN], found: &[u8], now_ms: u64) -> Own {
     match Record::decode(found) {
         Some(Record::Pending { deadline_ms, .. }) => Own::Pending { left_ms: deadline_ms.saturating_sub(now_ms) },
+        Some(Record::Original { rest, token: by, .. }) if rest[..] == id[HANDLE..] && &by == token => Own::Recorded,
         Some(Record::Original { rest, .. }) if rest[..] == id[HANDLE..] => Own::Decided { original: hex(id) },
         Some(Record::Duplicate { of, .. }) => Own::Decided { original: hex(&of) },
         // Ours, or another article with the same handle (one in 2^64 pairs): treated as new.
@@ -236,7 +268,7 @@ pub fn decide_near(sketch: &Compact, records: &[([u8; HANDLE], Option<Vec<u8>>)]
             Some(bytes) => Record::decode(bytes),
         };
         let (similarity, original) = match record {
-            Some(Record::Original { rest, sketch: other }) => {
+            Some(Record::Original { rest, sketch: other, .. }) => {
                 let mut id = [0u8; 32];
                 id[..HANDLE].copy_from_slice(handle);
                 id[HANDLE..].copy_from_slice(&rest);
@@ -307,8 +339,8 @@ mod tests {
         let id = id_bytes(ID).unwrap();
         let s = sketch(STORY);
         assert_eq!(
-            Record::decode(&Record::original(&id, &s)),
-            Some(Record::Original { rest: id[8..].try_into().unwrap(), sketch: s })
+            Record::decode(&Record::original(&id, b"tokn", &s)),
+            Some(Record::Original { rest: id[8..].try_into().unwrap(), token: *b"tokn", sketch: s })
         );
         assert_eq!(Record::decode(&Record::duplicate(&id, &s)), Some(Record::Duplicate { of: id, sketch: s }));
         let pending = [b"1790000000000".as_slice(), b"tokn", s.as_bytes()].concat();
@@ -326,16 +358,19 @@ mod tests {
     fn the_own_record_decides_exact_copies() {
         let id = id_bytes(ID).unwrap();
         let s = sketch(STORY);
-        assert_eq!(own(&id, b"", 0), Own::Claimed);
-        assert_eq!(own(&id, &Record::original(&id, &s), 0), Own::Decided { original: ID.into() });
+        let mine = b"mine";
+        assert_eq!(own(&id, mine, b"", 0), Own::Claimed);
+        // Published by another message: an exact copy. By this one: published again.
+        assert_eq!(own(&id, mine, &Record::original(&id, b"tokn", &s), 0), Own::Decided { original: ID.into() });
+        assert_eq!(own(&id, mine, &Record::original(&id, mine, &s), 0), Own::Recorded);
         let other = id_bytes(OTHER).unwrap();
-        assert_eq!(own(&id, &Record::duplicate(&other, &s), 0), Own::Decided { original: OTHER.into() });
+        assert_eq!(own(&id, mine, &Record::duplicate(&other, &s), 0), Own::Decided { original: OTHER.into() });
         let pending = [b"0000000005000".as_slice(), b"tokn", s.as_bytes()].concat();
-        assert_eq!(own(&id, &pending, 4000), Own::Pending { left_ms: 1000 });
+        assert_eq!(own(&id, mine, &pending, 4000), Own::Pending { left_ms: 1000 });
         // Same handle, another article: not a repeat.
         let mut twin = id;
         twin[31] ^= 1;
-        assert_eq!(own(&id, &Record::original(&twin, &s), 0), Own::Claimed);
+        assert_eq!(own(&id, mine, &Record::original(&twin, mine, &s), 0), Own::Claimed);
     }
 
     #[test]
@@ -351,7 +386,7 @@ mod tests {
         let unrelated =
             sketch("Shares fell sharply in early trading on Wednesday as investors weighed new data on inflation.");
         let (h, other) = (handle(OTHER), id_bytes(OTHER).unwrap());
-        let original = Record::original(&other, &sketch(STORY));
+        let original = Record::original(&other, b"tokn", &sketch(STORY));
         assert_eq!(
             decide_near(&copy, &[(h, Some(original.clone()))], 0, 0),
             Decision::Duplicate { original: OTHER.into(), near: true }
@@ -405,6 +440,19 @@ mod tests {
             "article.zh.finance_sina_com_cn"
         );
         assert_eq!(routing_key("duplicate", None, None), "duplicate.und.unknown");
+    }
+
+    #[test]
+    fn input_tokens_follow_the_whole_body() {
+        let body = br#"{"id":"ab","text":"The harbour ferry","processed_at":"2026-11-28T06:00:00.123Z"}"#;
+        let copy: Vec<u8> = body.iter().copied().collect();
+        assert_eq!(input_token(body), input_token(&copy));
+        let mut later = body.to_vec();
+        let at = later.len() - 4;
+        later[at] = b'4';
+        assert_ne!(input_token(body), input_token(&later));
+        assert_ne!(input_token(b""), input_token(b"\0"));
+        assert_ne!(input_token(&body[..body.len() - 1]), input_token(body));
     }
 
     #[test]

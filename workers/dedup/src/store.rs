@@ -11,7 +11,9 @@ use shared::redis::{Redis, RedisResult, Script};
 use crate::stage::{self, Decision, HANDLE, Layout, Own, Record, TOKEN};
 
 /// The first round, for any part of it: claims an article's record unless it is decided or
-/// claimed by a live worker, and adds its handle to band entries (unless there or full).
+/// claimed by a live worker for another input message (a claim with our token is ours: this
+/// message's earlier delivery died holding it), and adds its handle to band entries (unless
+/// there or full).
 ///
 /// KEYS: when ARGV[1] is `1`, this epoch's and the previous epoch's record keys; then, per band,
 /// this epoch's and the previous epoch's band keys. ARGV: the flag, the handle, the compact
@@ -33,6 +35,7 @@ if ARGV[1] == '1' then
   local function decides(v)
     if not v then return nil end
     if #v == {pending} then
+      if string.sub(v, {digits} + 1, {digits} + {token}) == ARGV[4] then return nil end
       if tonumber(string.sub(v, 1, {digits})) > now then return v end
       return nil
     end
@@ -75,6 +78,7 @@ return out",
         duplicate = stage::DUPLICATE_LEN,
         digits = stage::DEADLINE_DIGITS,
         handle = HANDLE,
+        token = TOKEN,
         most = stage::BAND_HANDLES,
     ))
 });
@@ -142,18 +146,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Decides an article: new, a copy (exact or near) of an earlier one, or to be looked at again
-    /// while another worker decides it or a near copy.
+    /// Decides an article brought by the input message `token` ([`stage::input_token`]): new, a
+    /// copy (exact or near) of an earlier one, or to be looked at again while another worker
+    /// decides it or a near copy.
     ///
     /// # Errors
     ///
     /// When Redis cannot be reached or answers nonsense: the article is retried.
-    pub async fn check(&self, id: &[u8; 32], sketch: &Sketch, waits: u32) -> RedisResult<Check> {
+    pub async fn check(&self, id: &[u8; 32], token: [u8; TOKEN], sketch: &Sketch, waits: u32) -> RedisResult<Check> {
         let handle: [u8; HANDLE] = id[..HANDLE].try_into().expect("HANDLE bytes");
         let compact = sketch.compact();
         let epoch = self.layout.epoch(chrono::Utc::now().timestamp().max(0) as u64);
         let expire_at = self.layout.expire_at(epoch);
-        let token: [u8; TOKEN] = std::array::from_fn(|_| fastrand::u8(..));
         let [record_key, record_before] = self.layout.record_keys(&handle, epoch);
 
         // Round 1: the claim and the eight bands, at once.
@@ -189,7 +193,8 @@ impl Store {
             .and_then(|d| d.parse::<u64>().ok())
             .ok_or_else(|| shared::redis::protocol_error("the claim script answered without the time"))?;
         let ours = Claim { key: record_key, handle, token, expire_at };
-        match stage::own(id, &first[digits..], now_ms) {
+        match stage::own(id, &token, &first[digits..], now_ms) {
+            Own::Recorded => return Ok(Check { decision: Decision::Publish, claim: None, rounds: 1 }),
             Own::Decided { original } => {
                 return Ok(Check { decision: Decision::Duplicate { original, near: false }, claim: None, rounds: 1 });
             }
@@ -236,8 +241,9 @@ impl Store {
         }
     }
 
-    /// Records the article as `decision` decided it, once its event is out: an original, or a
-    /// duplicate of the original the decision names.
+    /// Records the article as `decision` decided it, before its event is committed: an original
+    /// (with the claim's token, so that a redelivery of the same message publishes it again), or
+    /// a duplicate of the original the decision names.
     ///
     /// # Errors
     ///
@@ -254,7 +260,7 @@ impl Store {
                 Some(of) => Record::duplicate(&of, sketch),
                 None => return Err(shared::redis::protocol_error("a duplicate's original is not an article id")),
             },
-            _ => Record::original(id, sketch),
+            _ => Record::original(id, &claim.token, sketch),
         };
         let mut invocation = COMPLETE.prepare_invoke();
         invocation.key(&claim.key).arg(&claim.handle[..]).arg(record).arg(claim.expire_at);
