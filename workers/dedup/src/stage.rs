@@ -445,8 +445,8 @@ mod tests {
     #[test]
     fn input_tokens_follow_the_whole_body() {
         let body = br#"{"id":"ab","text":"The harbour ferry","processed_at":"2026-11-28T06:00:00.123Z"}"#;
-        let copy: Vec<u8> = body.iter().copied().collect();
-        assert_eq!(input_token(body), input_token(&copy));
+        let copy = body.to_vec();
+        assert_eq!(input_token(body), input_token(copy.as_slice()));
         let mut later = body.to_vec();
         let at = later.len() - 4;
         later[at] = b'4';
