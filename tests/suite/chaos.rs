@@ -7,14 +7,14 @@
 //! raw repeats of an article event (the same `message_id` on `article.*` twice), duplicate
 //! events, dead letters by reason; the workers' RSS is sampled throughout.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{
-    BulkServer, FaultProxy, TestEnv, ThrowawayRabbit, ThrowawayRedis, bulk_page, header, worker_binary,
+    BulkServer, FaultProxy, Tally, TestEnv, ThrowawayRabbit, ThrowawayRedis, bulk_page, header, worker_binary,
 };
 
 const NAMES: [&str; 3] = ["copydesk-fetch", "copydesk-clean", "copydesk-dedup"];
@@ -137,15 +137,13 @@ enum Fault {
 }
 
 /// What came out.
-#[derive(Debug)]
 struct Outcome {
-    articles: usize,
-    raw_articles: usize,
-    duplicates: usize,
+    tally: Tally,
     dead: HashMap<String, usize>,
     peak_rss_mb: u64,
     faults: Vec<Fault>,
     took: Duration,
+    repeats_after: HashMap<String, usize>,
 }
 
 impl Outcome {
@@ -200,27 +198,21 @@ async fn run(n: usize, seed: u64, with_faults: bool) -> (Outcome, Plan) {
     // Faults spread over the stream, by the events seen so far.
     let expected = plan.distinct + plan.repeats;
     let every = expected / (faults.len() + 2);
-    let (mut ids, mut raw_articles, mut duplicates, mut events) = (HashSet::new(), 0, 0, 0);
-    let mut applied = 0;
+    let (mut tally, mut events, mut applied) = (Tally::default(), 0, 0);
+    // Which fault each raw repeat followed: where repeats come from.
+    let mut repeats_after: HashMap<String, usize> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(1200);
-    while (ids.len() < plan.distinct || duplicates < plan.repeats || applied < faults.len())
+    while (tally.ids.len() < plan.distinct || tally.duplicates < plan.repeats || applied < faults.len())
         && Instant::now() < deadline
     {
         workers.check();
         let Some(m) = env.next_on_checked(Duration::from_secs(180)).await else { break };
-        let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
-        let id = event["id"].as_str().unwrap().to_owned();
-        assert_eq!(m.delivery.properties.message_id().as_ref().map(|s| s.to_string()), Some(id.clone()));
+        let before = tally.repeats();
+        tally.add(&m);
         events += 1;
-        if m.delivery.routing_key.as_str().starts_with("article.") {
-            // The test's own ack lost to a broker kill brings a message back marked redelivered:
-            // that is not the pipeline's repeat.
-            if !(m.delivery.redelivered && ids.contains(&id)) {
-                raw_articles += 1;
-            }
-            ids.insert(id);
-        } else {
-            duplicates += 1;
+        if tally.repeats() > before {
+            let after = applied.checked_sub(1).map_or("no fault".to_owned(), |f| format!("{:?}", faults[f]));
+            *repeats_after.entry(after).or_default() += 1;
         }
         if applied < faults.len() && events >= (applied + 1) * every {
             match faults[applied] {
@@ -249,15 +241,7 @@ async fn run(n: usize, seed: u64, with_faults: bool) -> (Outcome, Plan) {
     assert_eq!(applied, faults.len(), "every fault was applied");
     // Late repeats (a redelivery after the last kill) arrive within a few seconds.
     while let Some(m) = env.next_on_checked(Duration::from_secs(5)).await {
-        let id = m.delivery.properties.message_id().as_ref().map(|s| s.to_string()).unwrap_or_default();
-        if m.delivery.routing_key.as_str().starts_with("article.") {
-            if !(m.delivery.redelivered && ids.contains(&id)) {
-                raw_articles += 1;
-            }
-            ids.insert(id);
-        } else {
-            duplicates += 1;
-        }
+        tally.add(&m);
     }
     workers.check();
     let mut dead = HashMap::new();
@@ -268,7 +252,7 @@ async fn run(n: usize, seed: u64, with_faults: bool) -> (Outcome, Plan) {
     workers.stop();
     env.cleanup().await;
     let took = started.elapsed();
-    (Outcome { articles: ids.len(), raw_articles, duplicates, dead, peak_rss_mb, faults, took }, plan)
+    (Outcome { tally, dead, peak_rss_mb, faults, took, repeats_after }, plan)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,13 +262,13 @@ async fn chaos_soak_loses_nothing_and_repeats_only_after_kills() {
     for with_faults in [false, true] {
         let jobs = if with_faults { n } else { n / 5 };
         let (o, plan) = run(jobs, seed, with_faults).await;
-        let raw_repeats = o.raw_articles - o.articles;
+        let raw_repeats = o.tally.repeats();
         let broker_kills = o.count(|f| matches!(f, Fault::BrokerKill));
         let worker_kills = o.count(|f| matches!(f, Fault::WorkerKill(_)));
         eprintln!(
             "{}: {jobs} jobs ({} distinct, {} repeats, {} malformed, {} hostile) in {:.0?}; faults: {broker_kills} broker kills, \
              {} Redis kills, {worker_kills} worker SIGKILLs, {} SIGTERMs, {} stalls; out: {} articles, {raw_repeats} raw repeats, \
-             {} duplicate events, dead letters {:?}; peak worker RSS {} MB",
+             {} duplicate events, dead letters {:?}; peak worker RSS {} MB; repeats by the fault before them: {:?}",
             if with_faults { "chaos" } else { "control" },
             plan.distinct,
             plan.repeats,
@@ -294,18 +278,19 @@ async fn chaos_soak_loses_nothing_and_repeats_only_after_kills() {
             o.count(|f| matches!(f, Fault::RedisKill)),
             o.count(|f| matches!(f, Fault::WorkerTerm(_))),
             o.count(|f| matches!(f, Fault::StallBroker | Fault::StallRedis)),
-            o.articles,
-            o.duplicates,
+            o.tally.ids.len(),
+            o.tally.duplicates,
             o.dead,
-            o.peak_rss_mb
+            o.peak_rss_mb,
+            o.repeats_after
         );
-        assert_eq!(o.articles, plan.distinct, "every distinct article is published: 0 lost");
+        assert_eq!(o.tally.ids.len(), plan.distinct, "every distinct article is published: 0 lost");
         if with_faults {
             assert!(raw_repeats <= broker_kills + worker_kills, "{raw_repeats} raw repeats");
         } else {
             assert_eq!(raw_repeats, 0, "no repeat without faults");
         }
-        assert!(o.duplicates >= plan.repeats, "every planted repeat is recognised");
+        assert!(o.tally.duplicates >= plan.repeats, "every planted repeat is recognised");
         let planted = HashMap::from([("not_json".to_owned(), plan.malformed), ("no_article".to_owned(), plan.hostile)]);
         assert_eq!(o.dead, planted.into_iter().filter(|(_, n)| *n > 0).collect(), "dead letters: the planted ones");
         assert!(o.peak_rss_mb < 512, "peak worker RSS {} MB", o.peak_rss_mb);

@@ -52,6 +52,31 @@ async fn seed_gives_one_article_then_one_duplicate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_article_event_no_queue_takes_is_dead_lettered_not_dropped() {
+    let mut env = TestEnv::new(&[]).await;
+    // Nothing bound to the articles exchange: the event has nowhere to go.
+    env.channel
+        .queue_unbind(
+            env.out.as_str().into(),
+            env.names.articles().into(),
+            "#".into(),
+            shared::amqp::FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    env.start_workers();
+    env.publish_job("clean", &seed_job("unbound-1")).await;
+    let m = env.next_on(&env.names.dead(), Duration::from_secs(30)).await.expect("a dead letter");
+    assert_eq!(header(&m, "x-copydesk-error-kind").as_deref(), Some("unroutable"));
+    assert_eq!(header(&m, "x-copydesk-stage").as_deref(), Some("dedup"));
+    assert_eq!(header(&m, "x-copydesk-routing-key").as_deref(), Some("article.zh.finance_sina_com_cn"));
+    let event: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+    assert_eq!(event["job_id"], "unbound-1");
+    assert!(env.next_on(&env.names.dead(), Duration::from_secs(1)).await.is_none(), "one dead letter");
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_job_for_a_local_page_gives_an_article() {
     let mut env = TestEnv::new(&[]).await;
     env.start_workers();

@@ -26,6 +26,17 @@ pub use topology::{Names, STAGES};
 
 use crate::config::Settings;
 
+/// The header naming one handing-over of an article from the clean stage to the dedup stage:
+/// 16 random hex digits, the same on every redelivery and retry of that message, new when the
+/// clean stage hands the article over again. The dedup stage tells its own earlier attempt from
+/// another copy of the article by it.
+pub const INPUT_HEADER: &str = "x-copydesk-input";
+
+/// A fresh value for [`INPUT_HEADER`].
+pub fn input_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
 /// `delivery_mode` of a persistent message.
 pub const PERSISTENT: u8 = 2;
 pub const JSON: &str = "application/json";

@@ -76,6 +76,10 @@ impl Handler for CleanHandler {
             shared::neardup::HEADER.into(),
             shared::amqp::AMQPValue::LongString(sketch.to_hex().as_str().into()),
         );
+        headers.insert(
+            shared::amqp::INPUT_HEADER.into(),
+            shared::amqp::AMQPValue::LongString(shared::amqp::input_id().as_str().into()),
+        );
         let properties = json_properties().with_message_id(event.id.as_str().into()).with_headers(headers);
         match broker.publish(&broker.names.jobs(), "dedup", &body, properties, true).await {
             Ok(()) => Outcome::Done,

@@ -53,7 +53,11 @@ impl Handler for DedupHandler {
                 Err(error) => return Outcome::Reject(Failure::new("bad_event", error.to_string())),
             },
         };
-        let token = stage::input_token(&message.body);
+        // Which handing-over of the article this is: the clean stage names each; otherwise the body.
+        let token = match header_str(message.headers(), shared::amqp::INPUT_HEADER) {
+            Some(input) => stage::input_token(input.as_bytes()),
+            None => stage::input_token(&message.body),
+        };
         let asked = Instant::now();
         let checked = self.store.check(&id, token, &sketch, message.waits).await;
         self.metrics.observe("copydesk_redis_duration_seconds", &[("command", "decide")], asked.elapsed());

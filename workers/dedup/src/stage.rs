@@ -57,9 +57,11 @@ pub const BAND_HANDLES: usize = 8;
 /// lost, or its key expired before its band's).
 pub const MISSING_WAITS: u32 = 3;
 
-/// The token of an input message: a hash of its body, the same on every redelivery and retry
-/// of the message, and different for another message with the same article (its `job_id`,
-/// `fetched_at` or `processed_at` differ). A word at a time: the body can be 100 KB.
+/// The token of an input message: a hash of its [`INPUT_HEADER`] (or of its body, for an event
+/// from elsewhere), the same on every redelivery and retry of the message, and different for
+/// another handing-over of the same article. A word at a time: a body can be 100 KB.
+///
+/// [`INPUT_HEADER`]: shared::amqp::INPUT_HEADER
 pub fn input_token(body: &[u8]) -> [u8; TOKEN] {
     const K: u64 = 0xff51_afd7_ed55_8ccd;
     let mut h = 0x9e37_79b9_7f4a_7c15 ^ body.len() as u64;
