@@ -1,10 +1,12 @@
-//! RabbitMQ: the connection, the topology, confirmed publishing, and the one consume loop every
-//! worker runs ([`consume`]).
+//! RabbitMQ: the connection, the topology, confirmed publishing, transactional settlement, and
+//! the one consume loop every worker runs ([`consume`]).
 //!
 //! lapin 4 with automatic recovery: after a connection error the channel waits for recovery and
 //! the consumer carries on; if recovery is impossible the loop reconnects from scratch. Acks are
 //! tied to the channel that delivered them; lapin poisons the ackers of a failed channel, so an
 //! old delivery tag is never acked on a recovered channel (the broker redelivers that message).
+//! A transactional stage (`commit`) does not use recovery: a recovered channel is no longer in
+//! transaction mode, so its session ends and a new one starts from scratch.
 
 mod commit;
 mod consume;
