@@ -38,7 +38,7 @@ fn settings(prefix: &str) -> Settings {
         ("COPYDESK_REDIS_URL".to_owned(), env("COPYDESK_REDIS_URL", "redis://127.0.0.1:6379/")),
         ("COPYDESK_PREFIX".to_owned(), prefix.to_owned()),
         ("COPYDESK_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-        ("COPYDESK_PREFETCH".to_owned(), "64".to_owned()),
+        ("COPYDESK_PREFETCH".to_owned(), env("COPYDESK_PREFETCH", "64")),
         // Keys sized for the run, kept two hours at most.
         ("COPYDESK_DEDUP_CAPACITY".to_owned(), "20000".to_owned()),
         ("COPYDESK_DEDUP_TTL_SECONDS".to_owned(), "3600".to_owned()),

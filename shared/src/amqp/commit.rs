@@ -16,6 +16,7 @@
 
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use lapin::message::BasicReturnMessage;
 use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, LongString};
@@ -114,29 +115,34 @@ async fn run(
     }
 }
 
-/// One transaction: each input's ack, then its outputs, then the commit. Returns the messages
+/// One transaction: the inputs' acks, then their outputs, then the commit. Returns the messages
 /// the broker returned as unroutable.
+///
+/// Each step is sent as a whole and awaited before the next: lapin queues content frames behind
+/// method frames, so every publish must be written before the `tx.commit` is queued.
 async fn commit(channel: &Channel, batch: &[Settlement]) -> Result<Vec<BasicReturnMessage>, String> {
-    for s in batch {
-        // An acker refuses when its channel failed: then none of its outputs may be sent either.
-        match s.acker.ack(BasicAckOptions::default()).await {
+    // An acker refuses when its channel failed: then none of the outputs may be sent either.
+    let acks = join_all(batch.iter().map(|s| s.acker.ack(BasicAckOptions::default()))).await;
+    for ack in acks {
+        match ack {
             Ok(true) => {}
             Ok(false) => return Err("the delivering channel failed".to_owned()),
             Err(error) => return Err(error.to_string()),
         }
-        for o in &s.outputs {
-            let options = BasicPublishOptions { mandatory: o.must_route, ..BasicPublishOptions::default() };
-            channel
-                .basic_publish(
-                    o.exchange.as_str().into(),
-                    o.routing_key.as_str().into(),
-                    options,
-                    &o.body,
-                    o.properties.clone(),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-        }
+    }
+    let publishes = join_all(batch.iter().flat_map(|s| &s.outputs).map(|o| {
+        let options = BasicPublishOptions { mandatory: o.must_route, ..BasicPublishOptions::default() };
+        channel.basic_publish(
+            o.exchange.as_str().into(),
+            o.routing_key.as_str().into(),
+            options,
+            &o.body,
+            o.properties.clone(),
+        )
+    }))
+    .await;
+    for published in publishes {
+        published.map_err(|e| e.to_string())?;
     }
     channel.tx_commit().await.map_err(|e| e.to_string())?;
     // The broker returns unroutable messages before the commit-ok; outside confirm mode lapin

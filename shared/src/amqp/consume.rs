@@ -198,6 +198,10 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.8 + 0.4 * fastrand::f64())
 }
 
+/// Consumer channels of a transactional stage. Commits on one channel follow each other, and a
+/// message waits for its commit: several channels, sharing the prefetch, commit side by side.
+const TRANSACTIONAL_CHANNELS: u16 = 4;
+
 async fn session<H: Handler>(
     settings: &Settings,
     handler: &Arc<H>,
@@ -208,49 +212,63 @@ async fn session<H: Handler>(
 ) -> End {
     let stage = handler.stage();
     let transactional = handler.transactional();
+    let lanes = if transactional { TRANSACTIONAL_CHANNELS.min(settings.prefetch) } else { 1 };
     let opened = async {
-        let channel = broker.connection.create_channel().await?;
-        channel.basic_qos(settings.prefetch, BasicQosOptions::default()).await?;
-        if transactional {
-            channel.tx_select().await?;
+        let mut opened = Vec::new();
+        for _ in 0..lanes {
+            let channel = broker.connection.create_channel().await?;
+            channel.basic_qos(settings.prefetch.div_ceil(lanes), BasicQosOptions::default()).await?;
+            if transactional {
+                channel.tx_select().await?;
+            }
+            let consumer = channel
+                .basic_consume(
+                    broker.names.queue(stage).into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            opened.push((channel, consumer));
         }
-        let consumer = channel
-            .basic_consume(
-                broker.names.queue(stage).into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        Ok::<_, lapin::Error>((channel, consumer))
+        Ok::<_, lapin::Error>(opened)
     };
-    let (channel, mut consumer) = match opened.await {
+    let opened = match opened.await {
         Ok(c) => c,
         Err(e) => return End::Lost(e.to_string()),
     };
     let in_flight = TaskTracker::new();
     // Cancelled when a commit fails: the session ends so that the broker redelivers.
     let lost = CancellationToken::new();
-    let committer = transactional
-        .then(|| Committer::start(channel.clone(), broker.names.dead(), stage, settings.confirm_timeout, lost.clone()));
+    let mut channels = Vec::new();
+    let mut committers = Vec::new();
+    let mut consumers = Vec::new();
+    for (lane, (channel, consumer)) in opened.into_iter().enumerate() {
+        committers.push(transactional.then(|| {
+            Committer::start(channel.clone(), broker.names.dead(), stage, settings.confirm_timeout, lost.clone())
+        }));
+        channels.push((channel, consumer.tag()));
+        consumers.push(consumer.map(move |next| (lane, next)));
+    }
+    let mut deliveries = futures_util::stream::select_all(consumers);
     let end = loop {
         tokio::select! {
             () = stop.cancelled() => break End::Stopped,
             () = lost.cancelled() => break End::Lost("a commit failed".to_owned()),
-            next = consumer.next() => match next {
-                Some(Ok(delivery)) => {
+            next = deliveries.next() => match next {
+                Some((lane, Ok(delivery))) => {
                     let (handler, broker, metrics, settings) = (handler.clone(), broker.clone(), metrics.clone(), settings.clone());
-                    let committer = committer.clone();
+                    let committer = committers[lane].clone();
                     in_flight.spawn(async move { handle(&settings, &*handler, &broker, committer.as_ref(), &metrics, delivery).await });
                 }
                 // A recovered channel is no longer transactional: start a new session instead.
-                Some(Err(error)) if transactional => {
+                Some((_, Err(error))) if transactional => {
                     lost.cancel();
                     break End::Lost(error.to_string());
                 }
-                Some(Err(error)) => {
+                Some((lane, Err(error))) => {
                     health.set_broker(false, metrics);
-                    match channel.wait_for_recovery(error).await {
+                    match channels[lane].0.wait_for_recovery(error).await {
                         Ok(()) => {
                             metrics.inc("copydesk_reconnects_total", &[("service", "amqp")]);
                             health.set_broker(true, metrics);
@@ -265,14 +283,18 @@ async fn session<H: Handler>(
     };
     if matches!(end, End::Stopped) {
         info!(grace = ?settings.grace, "Draining: no new messages; finishing those in flight.");
-        let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
+        for (channel, tag) in &channels {
+            let _ = channel.basic_cancel(tag.clone(), BasicCancelOptions::default()).await;
+        }
     }
     in_flight.close();
     if tokio::time::timeout(settings.grace, in_flight.wait()).await.is_err() {
         warn!(grace = ?settings.grace, "In-flight messages did not finish; the broker will redeliver them.");
     }
     // Unacked deliveries return to the queue when the channel closes.
-    let _ = channel.close(200, "worker stopping".into()).await;
+    for (channel, _) in &channels {
+        let _ = channel.close(200, "worker stopping".into()).await;
+    }
     end
 }
 
