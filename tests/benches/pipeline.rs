@@ -1,7 +1,8 @@
 //! Throughput of the AMQP workers on the real broker and Redis, side by side with a bare relay
 //! (consume, publish with confirm, ack, no work) running the same consume loop.
 //!
-//! `cargo bench -p integration-tests --bench pipeline [-- N]` (default N = 20000). Needs the
+//! `cargo bench -p integration-tests --bench pipeline [-- N]` (default N = 20000; the prefetch is
+//! 64 for every worker and the relay, or `COPYDESK_PREFETCH`). Needs the
 //! worker binaries: `cargo build --release --workspace --bins`. A benchmark, not a test: it
 //! prints figures for BENCHMARKS.md.
 
@@ -235,7 +236,8 @@ fn main() {
     rt.block_on(async {
         let tag = format!("{:08x}", fastrand::u32(..));
         let jobs: Vec<Vec<u8>> = (0..n).map(clean_job).collect();
-        println!("{n} messages, clean jobs of {} bytes, prefetch 64, quorum queues", jobs[0].len());
+        let prefetch = settings("p").prefetch;
+        println!("{n} messages, clean jobs of {} bytes, prefetch {prefetch}, quorum queues", jobs[0].len());
 
         // Clean alone: clean jobs in, cleaned articles on P.dedup (counted there).
         let clean = prepare(&format!("bench-clean-{tag}")).await;

@@ -7,7 +7,7 @@
 //! raw repeats of an article event (the same `message_id` on `article.*` twice), duplicate
 //! events, dead letters by reason; the workers' RSS is sampled throughout.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -206,7 +206,16 @@ async fn run(n: usize, seed: u64, with_faults: bool) -> (Outcome, Plan) {
         && Instant::now() < deadline
     {
         workers.check();
-        let Some(m) = env.next_on_checked(Duration::from_secs(180)).await else { break };
+        // Quiet for a while: done if nothing is left in the pipeline's queues (a message that
+        // failed many times can wait minutes in a delay queue; it is not lost).
+        let Some(m) = env.next_on_checked(Duration::from_secs(30)).await else {
+            let (left, detail) = env.pending().await;
+            eprintln!("no event for 30 s; {left} messages waiting in the pipeline: {detail}");
+            if left == 0 {
+                break;
+            }
+            continue;
+        };
         let before = tally.repeats();
         tally.add(&m);
         events += 1;
@@ -244,10 +253,13 @@ async fn run(n: usize, seed: u64, with_faults: bool) -> (Outcome, Plan) {
         tally.add(&m);
     }
     workers.check();
-    let mut dead = HashMap::new();
+    // A worker killed between a dead letter's confirm and its ack dead-letters the job again:
+    // counted once.
+    let mut dead: HashMap<String, HashSet<Vec<u8>>> = HashMap::new();
     while let Some(m) = env.next_on(&env.names.dead(), Duration::from_secs(5)).await {
-        *dead.entry(header(&m, "x-copydesk-error-kind").unwrap_or_default()).or_default() += 1;
+        dead.entry(header(&m, "x-copydesk-error-kind").unwrap_or_default()).or_default().insert(m.delivery.data);
     }
+    let dead = dead.into_iter().map(|(kind, jobs)| (kind, jobs.len())).collect();
     let peak_rss_mb = workers.peak_rss_kb / 1024;
     workers.stop();
     env.cleanup().await;

@@ -136,6 +136,28 @@ impl TestEnv {
         }
     }
 
+    /// Messages ready in the pipeline's stage and delay queues: their total, and where they are.
+    pub async fn pending(&self) -> (usize, String) {
+        let mut queues = Vec::new();
+        for stage in shared::amqp::STAGES {
+            queues.push(self.names.queue(stage));
+            for level in 0..shared::amqp::topology::RETRY_LEVELS {
+                queues.push(self.names.retry(stage, level));
+            }
+        }
+        let (mut total, mut detail) = (0, Vec::new());
+        for q in queues {
+            let options = QueueDeclareOptions { passive: true, ..Default::default() };
+            if let Ok(d) = self.channel.queue_declare(q.as_str().into(), options, FieldTable::default()).await
+                && d.message_count() > 0
+            {
+                total += d.message_count() as usize;
+                detail.push(format!("{q}: {}", d.message_count()));
+            }
+        }
+        (total, detail.join(", "))
+    }
+
     /// Deletes everything under the prefix (the test's Redis keys expire by themselves).
     pub async fn cleanup(mut self) {
         self.stop_workers().await;

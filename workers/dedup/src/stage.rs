@@ -25,6 +25,8 @@
 //!
 //! 1. One script per key, all sent at once: claim the article's record (or find it decided or
 //!    pending) and append its handle to its 8 bands, each returning the handles already there.
+//!    On one Redis (one script for all) an article no band connects to another is new: its final
+//!    record is written right there, and nothing is left to record after the decision.
 //! 2. Only when a band named another article: read those articles' records, at once.
 //!
 //! A candidate whose record says it is a near copy decides the article a duplicate of the

@@ -13,14 +13,18 @@ use crate::stage::{self, Decision, HANDLE, Layout, Own, Record, TOKEN};
 /// The first round, for any part of it: claims an article's record unless it is decided or
 /// claimed by a live worker for another input message (a claim with our token is ours: this
 /// message's earlier delivery died holding it), and adds its handle to band entries (unless
-/// there or full).
+/// there or full). When the claim and all the bands are in the call (one Redis) and no band names
+/// another article, the article is new: its final record is written at once, instead of a
+/// pending claim to be completed by another call.
 ///
-/// KEYS: when ARGV[1] is `1`, this epoch's and the previous epoch's record keys; then, per band,
-/// this epoch's and the previous epoch's band keys. ARGV: the flag, the handle, the compact
-/// sketch, a token, the claim's TTL (ms), the expiry of this epoch's keys (unix s), then one field
-/// per band. Returns, in order: for the claim, the server's time (13 digits) followed by the
-/// record that decided the article (nothing when the claim is now ours); per band, the handles
-/// that were there, in both epochs.
+/// KEYS: when ARGV[1] is not `0`, this epoch's and the previous epoch's record keys; then, per
+/// band, this epoch's and the previous epoch's band keys. ARGV: the flag (`0`: bands only; `1`:
+/// claim; `2`: claim, and write the final record when no band names another article), the
+/// handle, the compact sketch, a token, the claim's TTL (ms), the expiry of this epoch's keys
+/// (unix s), the final record, then one field per band. Returns, in order: for the claim, the
+/// server's time (13 digits) followed by the record that decided the article (nothing when the
+/// claim is now ours), then `1` when the final record was written (else nothing); per band, the
+/// handles that were there, in both epochs.
 ///
 /// On one Redis the whole round is one call; on a cluster, one call per slot (the claim alone,
 /// each band alone).
@@ -29,9 +33,11 @@ static FIRST: LazyLock<Script> = LazyLock::new(|| {
         r"
 local out = {{}}
 local k = 1
-if ARGV[1] == '1' then
+local claim = false
+local now = 0
+if ARGV[1] ~= '0' then
   local t = redis.call('TIME')
-  local now = t[1] * 1000 + math.floor(t[2] / 1000)
+  now = t[1] * 1000 + math.floor(t[2] / 1000)
   local function decides(v)
     if not v then return nil end
     if #v == {pending} then
@@ -43,15 +49,13 @@ if ARGV[1] == '1' then
     return nil
   end
   local found = decides(redis.call('HGET', KEYS[1], ARGV[2])) or decides(redis.call('HGET', KEYS[2], ARGV[2]))
-  if not found then
-    redis.call('HSET', KEYS[1], ARGV[2], string.format('%0{digits}d', now + tonumber(ARGV[5])) .. ARGV[4] .. ARGV[3])
-    redis.call('EXPIREAT', KEYS[1], ARGV[6], 'NX')
-    found = ''
-  end
-  out[1] = string.format('%0{digits}d', now) .. found
+  claim = not found
+  out[1] = string.format('%0{digits}d', now) .. (found or '')
+  out[2] = ''
   k = 3
 end
-local f = 7
+local f = 8
+local others = false
 while k < #KEYS do
   local before = redis.call('HGET', KEYS[k + 1], ARGV[f]) or ''
   local current = ''
@@ -68,9 +72,22 @@ while k < #KEYS do
       redis.call('HSET', KEYS[k], ARGV[f], current .. ARGV[2])
     end
   end
-  out[#out + 1] = before .. current
+  local seen = before .. current
+  for i = 1, #seen, {handle} do
+    if string.sub(seen, i, i + {handle} - 1) ~= ARGV[2] then others = true end
+  end
+  out[#out + 1] = seen
   k = k + 2
   f = f + 1
+end
+if claim then
+  if ARGV[1] == '2' and not others then
+    redis.call('HSET', KEYS[1], ARGV[2], ARGV[7])
+    out[2] = '1'
+  else
+    redis.call('HSET', KEYS[1], ARGV[2], string.format('%0{digits}d', now + tonumber(ARGV[5])) .. ARGV[4] .. ARGV[3])
+  end
+  redis.call('EXPIREAT', KEYS[1], ARGV[6], 'NX')
 end
 return out",
         pending = stage::PENDING_LEN,
@@ -132,7 +149,9 @@ pub struct Claim {
 #[derive(Debug)]
 pub struct Check {
     pub decision: Decision,
-    /// Held when the decision is ours to carry out (publish or near duplicate).
+    /// Held when the decision is ours to carry out (publish or near duplicate) and its record is
+    /// still to be written ([`Store::complete`]); `None` for a new article on one Redis, whose
+    /// final record the first round wrote.
     pub claim: Option<Claim>,
     /// Round trips to Redis the decision took (1 or 2).
     pub rounds: u32,
@@ -163,11 +182,12 @@ impl Store {
         // Round 1: the claim and the eight bands, at once.
         let bands: Vec<([String; 2], [u8; stage::BAND_FIELD])> =
             sketch.bands().iter().map(|b| self.layout.band_keys(*b, epoch)).collect();
-        let first_call = |claim: bool, bands: &[([String; 2], [u8; stage::BAND_FIELD])]| {
+        let record = Record::original(id, &token, &compact);
+        let first_call = |flag: &str, bands: &[([String; 2], [u8; stage::BAND_FIELD])]| {
             let mut invocation = FIRST.prepare_invoke();
-            invocation.arg(if claim { "1" } else { "0" }).arg(&handle[..]).arg(compact.as_bytes()).arg(&token[..]);
-            invocation.arg(self.pending_ttl.as_millis() as u64).arg(expire_at);
-            if claim {
+            invocation.arg(flag).arg(&handle[..]).arg(compact.as_bytes()).arg(&token[..]);
+            invocation.arg(self.pending_ttl.as_millis() as u64).arg(expire_at).arg(&record[..]);
+            if flag != "0" {
                 invocation.key(&record_key).key(&record_before);
             }
             for ([now, before], field) in bands {
@@ -176,16 +196,17 @@ impl Store {
             invocation
         };
         let round = if self.redis.is_cluster() {
-            std::iter::once(first_call(true, &[])).chain(bands.chunks(1).map(|b| first_call(false, b))).collect()
+            std::iter::once(first_call("1", &[])).chain(bands.chunks(1).map(|b| first_call("0", b))).collect()
         } else {
-            vec![first_call(true, &bands)]
+            vec![first_call("2", &bands)]
         };
         let answers: Vec<Vec<u8>> =
             self.redis.invoke_round::<Vec<Vec<u8>>>(&round).await?.into_iter().flatten().collect();
-        if answers.len() != 1 + bands.len() {
+        if answers.len() != 2 + bands.len() {
             return Err(shared::redis::protocol_error("the first round's answers do not match its questions"));
         }
-        let (first, bands) = answers.split_first().expect("one answer per script");
+        let (first, rest) = answers.split_first().expect("the claim's answer");
+        let (recorded, bands) = rest.split_first().expect("the claim's second answer");
         let digits = stage::DEADLINE_DIGITS;
         let now_ms = first
             .get(..digits)
@@ -206,7 +227,9 @@ impl Store {
         }
         let candidates = stage::candidates(&handle, bands);
         if candidates.is_empty() {
-            return Ok(Check { decision: Decision::Publish, claim: Some(ours), rounds: 1 });
+            // New; on one Redis its final record is written already.
+            let claim = (recorded.as_slice() != b"1").then_some(ours);
+            return Ok(Check { decision: Decision::Publish, claim, rounds: 1 });
         }
 
         // Round 2: the candidates' records, at once.
