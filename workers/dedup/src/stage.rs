@@ -19,7 +19,7 @@
 //!
 //! A key of epoch `e` expires at the end of epoch `e + 1`; lookups read epochs `e` and `e − 1`
 //! together (the hash tag puts both in one slot, also on a Redis Cluster), so an article is
-//! remembered for at least one window and at most two. About 260 bytes per article (BENCHMARKS.md).
+//! remembered for at least one window and at most two. About 265 bytes per article (BENCHMARKS.md).
 //!
 //! # The decision, in at most two rounds
 //!
