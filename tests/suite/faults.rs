@@ -32,7 +32,7 @@ async fn redis_killed_and_restarted_mid_stream_loses_nothing() {
     assert_eq!(tally.jobs.len(), n, "every job yields its event");
     assert_eq!(tally.ids.len(), n);
     let repeats = tally.repeats();
-    // A decision is recorded before its event is committed, and a lost one (AOF everysec) is
+    // A decision is recorded before its event is published, and a lost one (AOF everysec) is
     // only missed by a later copy of the article (there are none here): nothing repeats.
     assert_eq!(repeats, 0, "{repeats} repeats");
     assert!(env.next_on(&env.names.dead(), Duration::from_millis(300)).await.is_none(), "nothing dead-lettered");
@@ -78,8 +78,8 @@ async fn the_broker_killed_and_restarted_mid_stream_loses_nothing() {
     assert_eq!(tally.jobs.len(), n, "every job yields its event after the broker's return");
     let repeats = tally.repeats();
     eprintln!("broker kill -9 mid-stream: {n} jobs, {} events, {repeats} repeats", tally.raw);
-    // Only a commit cut by the kill can repeat (the bound: one per broker kill).
-    assert!(repeats <= 1, "{repeats} repeats");
+    // Events stored whose confirm the kill swallowed are published again: at most the prefetch.
+    assert!(repeats <= 32, "{repeats} repeats");
     assert_eq!(tally.ids.len(), n);
     env.cleanup().await;
 }
@@ -117,9 +117,11 @@ async fn workers_killed_mid_stream_lose_nothing_and_repeat_only_existing_ids() {
     assert_eq!(kills, 2);
     assert_eq!(tally.jobs.len(), n, "every job yields its event");
     let repeats = tally.repeats();
-    // The dedup stage commits each event with its ack: a killed dedup worker leaves neither, and
-    // a killed clean worker's second copy of an article becomes a duplicate event.
-    assert_eq!(repeats, 0, "{repeats} repeats");
+    eprintln!("workers killed mid-stream: {n} jobs, {} events, {repeats} repeats", tally.raw);
+    // A killed clean worker's second copy of an article becomes a duplicate event; a killed dedup
+    // worker repeats the events the broker stored but whose confirm it had not yet marked in
+    // Redis: at most its prefetch (32) per kill, always with an existing message_id.
+    assert!(repeats <= 2 * 32, "{repeats} repeats");
     assert!(env.next_on(&env.names.dead(), Duration::from_millis(300)).await.is_none());
     env.cleanup().await;
 }
@@ -196,8 +198,9 @@ async fn stalled_and_reset_links_to_the_broker_and_redis_lose_nothing() {
     })
     .await;
     let repeats = tally.repeats();
-    // No process died: a cut link drops what was not committed, and nothing repeats.
-    assert_eq!(repeats, 0, "{repeats} repeats");
+    // A cut broker link loses the confirms in flight: those events are published again (at most
+    // the prefetch, 32).
+    assert!(repeats <= 32, "{repeats} repeats");
     eprintln!("stalls and resets: {n} jobs, {} events, {repeats} repeats", tally.raw);
     env.cleanup().await;
 }
@@ -326,9 +329,8 @@ async fn a_rabbitmq_cluster_loses_nothing_to_a_dead_leader_or_a_lost_majority() 
         minority.1
     );
     assert!(minority.0 < n, "work was pending when the majority went");
-    // A commit the lost majority held can be applied in part when the nodes return: a repeat,
-    // never a loss (the bound: one per node killed).
-    assert!(tally.repeats() <= 2, "{} repeats", tally.repeats());
+    // Publishes whose confirm the lost majority swallowed are retried: a repeat, never a loss.
+    assert!(tally.repeats() <= 2 * 32, "{} repeats", tally.repeats());
     assert!(stall < Duration::from_secs(15), "the leader's death stalls the stream for seconds at most");
     env.cleanup().await;
 }

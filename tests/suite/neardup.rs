@@ -258,9 +258,14 @@ async fn an_article_costs_at_most_300_bytes_of_redis_and_two_round_trips() {
         for (id, sketch) in items.clone() {
             let store = store.clone();
             handles.push(tokio::spawn(async move {
-                let check = store.check(&id, std::array::from_fn(|_| fastrand::u8(..)), &sketch, 0).await.unwrap();
+                let token = std::array::from_fn(|_| fastrand::u8(..));
+                let check = store.check(&id, token, &sketch, 0).await.unwrap();
                 if let Some(claim) = &check.claim {
                     store.complete(claim, &id, &check.decision, &sketch.compact()).await.unwrap();
+                }
+                // As the dedup stage does once the broker confirmed the event.
+                if check.decision == Decision::Publish {
+                    store.confirm(&id, token).await.unwrap();
                 }
                 check
             }));
@@ -271,7 +276,9 @@ async fn an_article_costs_at_most_300_bytes_of_redis_and_two_round_trips() {
             match check.decision {
                 Decision::Publish => originals.push(*sketch),
                 Decision::Duplicate { .. } => duplicates += 1,
-                Decision::Wait { .. } => panic!("nobody else decides these articles (chunk {chunk})"),
+                Decision::Wait { .. } | Decision::Published => {
+                    panic!("nobody else decides these articles (chunk {chunk})")
+                }
             }
         }
     }

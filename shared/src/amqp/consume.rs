@@ -3,17 +3,12 @@
 //!
 //! Settlement rules:
 //! - [`Outcome::Done`]: the handler's outputs are confirmed by the broker; ack.
-//! - [`Outcome::Publish`]: publish these outputs, then ack (or, for a
-//!   [transactional](Handler::transactional) stage, both in one transaction).
 //! - [`Outcome::Retry`]: publish the message, unchanged but for an attempt counter, to a delay
 //!   queue (never sleep on a held delivery: RabbitMQ's consumer timeout would kill the channel);
 //!   after `max_attempts`, dead-letter it instead. Ack only once that publish is confirmed.
 //! - [`Outcome::Reject`]: dead-letter at once with the reason, then ack.
 //! - If the retry or dead-letter publish itself fails, nack with requeue: the broker keeps the
 //!   message, and the quorum queue's delivery limit bounds a message that fails forever.
-//!
-//! A transactional stage settles every message, whatever its outcome, through the session's
-//! committer ([`super::commit`]): the ack and the outputs are committed together.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,9 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, warn};
 
-use super::commit::Committer;
 use super::topology::RETRY_LEVELS;
-use super::{Broker, header_str, header_u64, publish_span};
+use super::{Broker, header_str, header_u64};
 use crate::config::Settings;
 use crate::http::Health;
 use crate::metrics::Metrics;
@@ -83,9 +77,9 @@ impl Failure {
     }
 }
 
-/// A message a handler asks to publish when its input is settled.
+/// A message the settlement publishes (a retry, a dead letter) before it acks.
 #[derive(Debug, Clone)]
-pub struct Output {
+struct Output {
     pub exchange: String,
     pub routing_key: String,
     pub body: Vec<u8>,
@@ -98,8 +92,6 @@ pub struct Output {
 pub enum Outcome {
     /// Handled; every output confirmed.
     Done,
-    /// Handled; publish these outputs with the ack.
-    Publish(Vec<Output>),
     /// A transient failure: try again later.
     Retry(Failure),
     /// A permanent failure: dead-letter now.
@@ -111,15 +103,8 @@ pub trait Handler: Send + Sync + 'static {
     /// The stage name: queue suffix, metric label and dead-letter header.
     fn stage(&self) -> &'static str;
 
-    /// Handles one message; publishes its outputs through `broker` and waits for their confirms,
-    /// or returns them in [`Outcome::Publish`].
+    /// Handles one message; publishes its outputs through `broker` and waits for their confirms.
     fn handle(&self, message: &Incoming, broker: &Broker) -> impl Future<Output = Outcome> + Send;
-
-    /// Whether every settlement (ack and outputs) is one AMQP transaction on the consumer's
-    /// channel, so that a crash never leaves an output published with its input unacked.
-    fn transactional(&self) -> bool {
-        false
-    }
 }
 
 /// How a consume session ended.
@@ -198,10 +183,6 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.8 + 0.4 * fastrand::f64())
 }
 
-/// Consumer channels of a transactional stage. Commits on one channel follow each other, and a
-/// message waits for its commit: several channels, sharing the prefetch, commit side by side.
-const TRANSACTIONAL_CHANNELS: u16 = 4;
-
 async fn session<H: Handler>(
     settings: &Settings,
     handler: &Arc<H>,
@@ -211,64 +192,35 @@ async fn session<H: Handler>(
     stop: &CancellationToken,
 ) -> End {
     let stage = handler.stage();
-    let transactional = handler.transactional();
-    let lanes = if transactional { TRANSACTIONAL_CHANNELS.min(settings.prefetch) } else { 1 };
     let opened = async {
-        let mut opened = Vec::new();
-        for _ in 0..lanes {
-            let channel = broker.connection.create_channel().await?;
-            channel.basic_qos(settings.prefetch.div_ceil(lanes), BasicQosOptions::default()).await?;
-            if transactional {
-                channel.tx_select().await?;
-            }
-            let consumer = channel
-                .basic_consume(
-                    broker.names.queue(stage).into(),
-                    "".into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-            opened.push((channel, consumer));
-        }
-        Ok::<_, lapin::Error>(opened)
+        let channel = broker.connection.create_channel().await?;
+        channel.basic_qos(settings.prefetch, BasicQosOptions::default()).await?;
+        let consumer = channel
+            .basic_consume(
+                broker.names.queue(stage).into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok::<_, lapin::Error>((channel, consumer))
     };
-    let opened = match opened.await {
+    let (channel, mut consumer) = match opened.await {
         Ok(c) => c,
         Err(e) => return End::Lost(e.to_string()),
     };
     let in_flight = TaskTracker::new();
-    // Cancelled when a commit fails: the session ends so that the broker redelivers.
-    let lost = CancellationToken::new();
-    let mut channels = Vec::new();
-    let mut committers = Vec::new();
-    let mut consumers = Vec::new();
-    for (lane, (channel, consumer)) in opened.into_iter().enumerate() {
-        committers.push(transactional.then(|| {
-            Committer::start(channel.clone(), broker.names.dead(), stage, settings.confirm_timeout, lost.clone())
-        }));
-        channels.push((channel, consumer.tag()));
-        consumers.push(consumer.map(move |next| (lane, next)));
-    }
-    let mut deliveries = futures_util::stream::select_all(consumers);
     let end = loop {
         tokio::select! {
             () = stop.cancelled() => break End::Stopped,
-            () = lost.cancelled() => break End::Lost("a commit failed".to_owned()),
-            next = deliveries.next() => match next {
-                Some((lane, Ok(delivery))) => {
+            next = consumer.next() => match next {
+                Some(Ok(delivery)) => {
                     let (handler, broker, metrics, settings) = (handler.clone(), broker.clone(), metrics.clone(), settings.clone());
-                    let committer = committers[lane].clone();
-                    in_flight.spawn(async move { handle(&settings, &*handler, &broker, committer.as_ref(), &metrics, delivery).await });
+                    in_flight.spawn(async move { handle(&settings, &*handler, &broker, &metrics, delivery).await });
                 }
-                // A recovered channel is no longer transactional: start a new session instead.
-                Some((_, Err(error))) if transactional => {
-                    lost.cancel();
-                    break End::Lost(error.to_string());
-                }
-                Some((lane, Err(error))) => {
+                Some(Err(error)) => {
                     health.set_broker(false, metrics);
-                    match channels[lane].0.wait_for_recovery(error).await {
+                    match channel.wait_for_recovery(error).await {
                         Ok(()) => {
                             metrics.inc("copydesk_reconnects_total", &[("service", "amqp")]);
                             health.set_broker(true, metrics);
@@ -283,29 +235,18 @@ async fn session<H: Handler>(
     };
     if matches!(end, End::Stopped) {
         info!(grace = ?settings.grace, "Draining: no new messages; finishing those in flight.");
-        for (channel, tag) in &channels {
-            let _ = channel.basic_cancel(tag.clone(), BasicCancelOptions::default()).await;
-        }
+        let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
     }
     in_flight.close();
     if tokio::time::timeout(settings.grace, in_flight.wait()).await.is_err() {
         warn!(grace = ?settings.grace, "In-flight messages did not finish; the broker will redeliver them.");
     }
     // Unacked deliveries return to the queue when the channel closes.
-    for (channel, _) in &channels {
-        let _ = channel.close(200, "worker stopping".into()).await;
-    }
+    let _ = channel.close(200, "worker stopping".into()).await;
     end
 }
 
-async fn handle<H: Handler>(
-    settings: &Settings,
-    handler: &H,
-    broker: &Broker,
-    committer: Option<&Committer>,
-    metrics: &Metrics,
-    delivery: Delivery,
-) {
+async fn handle<H: Handler>(settings: &Settings, handler: &H, broker: &Broker, metrics: &Metrics, delivery: Delivery) {
     let stage = handler.stage();
     let started = Instant::now();
     metrics.gauge_add("copydesk_in_flight", &[("stage", stage)], 1.0);
@@ -355,9 +296,7 @@ async fn handle<H: Handler>(
         span.record("otel.status_code", "ERROR");
         span.record("error.type", f.kind);
     }
-    let label = settle(settings, stage, broker, committer, metrics, &delivery, &incoming, outcome)
-        .instrument(span.clone())
-        .await;
+    let label = settle(settings, stage, broker, metrics, &delivery, &incoming, outcome).instrument(span.clone()).await;
     span.record("outcome", label);
     metrics.inc("copydesk_messages_total", &[("stage", stage), ("outcome", label)]);
     metrics.observe("copydesk_stage_duration_seconds", &[("stage", stage)], started.elapsed());
@@ -365,12 +304,10 @@ async fn handle<H: Handler>(
 }
 
 /// Acks, retries or dead-letters; returns the outcome's metric label.
-#[allow(clippy::too_many_arguments)]
 async fn settle(
     settings: &Settings,
     stage: &'static str,
     broker: &Broker,
-    committer: Option<&Committer>,
     metrics: &Metrics,
     delivery: &Delivery,
     incoming: &Incoming,
@@ -378,7 +315,6 @@ async fn settle(
 ) -> &'static str {
     let (label, outputs) = match outcome {
         Outcome::Done => ("done", Vec::new()),
-        Outcome::Publish(outputs) => ("done", outputs),
         Outcome::Retry(failure) => {
             let attempts = incoming.attempts + u32::from(failure.counts);
             if attempts >= settings.max_attempts {
@@ -399,22 +335,6 @@ async fn settle(
             ("dead_lettered", vec![dead_letter(broker, stage, incoming, &failure, incoming.attempts + 1)])
         }
     };
-    if let Some(committer) = committer {
-        let outputs = outputs
-            .into_iter()
-            .map(|o| {
-                let (_span, properties) = publish_span(&o.exchange, &o.routing_key, o.properties);
-                Output { properties, ..o }
-            })
-            .collect();
-        return match committer.settle(delivery.acker.clone(), outputs).await {
-            Ok(()) => label,
-            Err(error) => {
-                warn!(stage, error = %error, "Not committed; the broker will redeliver the message.");
-                "requeued"
-            }
-        };
-    }
     let mut forwarded = Ok(());
     for o in outputs {
         forwarded = broker.publish(&o.exchange, &o.routing_key, &o.body, o.properties, o.must_route).await;

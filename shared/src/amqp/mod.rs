@@ -1,14 +1,11 @@
-//! RabbitMQ: the connection, the topology, confirmed publishing, transactional settlement, and
-//! the one consume loop every worker runs ([`consume`]).
+//! RabbitMQ: the connection, the topology, confirmed publishing, and the one consume loop every
+//! worker runs ([`consume`]).
 //!
 //! lapin 4 with automatic recovery: after a connection error the channel waits for recovery and
 //! the consumer carries on; if recovery is impossible the loop reconnects from scratch. Acks are
 //! tied to the channel that delivered them; lapin poisons the ackers of a failed channel, so an
 //! old delivery tag is never acked on a recovered channel (the broker redelivers that message).
-//! A transactional stage (`commit`) does not use recovery: a recovered channel is no longer in
-//! transaction mode, so its session ends and a new one starts from scratch.
 
-mod commit;
 mod consume;
 pub mod dlq;
 pub mod topology;
@@ -21,7 +18,7 @@ use lapin::types::ShortString;
 use lapin::{Channel, Connection, ConnectionProperties};
 use tracing::Instrument;
 
-pub use consume::{ATTEMPTS_HEADER, Failure, Handler, Incoming, Outcome, Output, consume};
+pub use consume::{ATTEMPTS_HEADER, Failure, Handler, Incoming, Outcome, consume};
 pub use lapin::BasicProperties;
 pub use lapin::types::{AMQPValue, FieldTable, LongString};
 pub use topology::{Names, STAGES};
@@ -144,11 +141,7 @@ impl Broker {
 
 /// The producer span of a publish, and the properties carrying its context (so that the
 /// consumer's span is its child).
-pub(crate) fn publish_span(
-    exchange: &str,
-    routing_key: &str,
-    properties: BasicProperties,
-) -> (tracing::Span, BasicProperties) {
+fn publish_span(exchange: &str, routing_key: &str, properties: BasicProperties) -> (tracing::Span, BasicProperties) {
     let destination = if exchange.is_empty() { routing_key } else { exchange };
     let span = tracing::info_span!(
         "publish",

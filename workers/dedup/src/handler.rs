@@ -1,26 +1,29 @@
-//! The dedup stage's I/O shell. An article is never lost to the dedup store, and published once:
+//! The dedup stage's I/O shell. An article is never lost to the dedup store:
 //!
-//! 1. decide it in Redis ([`Store::check`]): claim its record as pending, and find earlier copies,
-//!    exact or near;
+//! 1. decide it in Redis ([`Store::check`]): claim its record, and find earlier copies, exact or
+//!    near;
 //! 2. record the decision (an original, marked with the input message's token, or a duplicate);
-//! 3. publish the event (article or duplicate) and ack the input in one AMQP transaction
-//!    ([`Handler::transactional`]).
+//!    on one Redis a new article's record is written by step 1 itself;
+//! 3. publish the event (article or duplicate) and wait for the broker's confirm;
+//! 4. mark the original confirmed ([`Store::confirm`]), then ack.
 //!
-//! A crash before 3 commits leaves neither the event nor the ack: the message is redelivered,
-//! takes over its own claim or finds its own record, and publishes the event (once). Only a
-//! broker that dies in the middle of a commit can apply the event without the ack; the event is
-//! then published again with the same `message_id`, the one repeat a consumer may see.
+//! A crash before 4 redelivers the message, which finds its own record and publishes the event
+//! again with the same `message_id`: a repeat, never a loss. A crash after 4 repeats nothing
+//! (the redelivery finds the mark). So an event repeats only when its worker (or the broker)
+//! dies between the broker storing it and the mark: about a round trip to Redis.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, Output, header_str};
+use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, PublishError, header_str};
 use shared::message::ArticleEvent;
 use shared::metrics::Metrics;
 use shared::neardup::Sketch;
 
 use crate::stage::{self, Decision};
 use crate::store::Store;
+use tracing::warn;
 
 pub struct DedupHandler {
     pub store: Store,
@@ -69,7 +72,8 @@ impl Handler for DedupHandler {
         self.metrics.inc("copydesk_dedup_redis_rounds_total", &[("rounds", rounds)]);
         let source = format!("copydesk/{}", self.prefix);
         let now = chrono::Utc::now().timestamp().max(0) as u64;
-        let output = match &check.decision {
+        // The event to publish: (routing key, body, whether a queue must take it).
+        let (routing_key, body, properties, must_route) = match &check.decision {
             Decision::Wait { ms } => {
                 return Outcome::Retry(Failure::wait(
                     "claimed",
@@ -77,51 +81,58 @@ impl Handler for DedupHandler {
                     Duration::from_millis(*ms),
                 ));
             }
+            // A redelivery of a message whose event is out and confirmed.
+            Decision::Published => return Outcome::Done,
             Decision::Duplicate { original, .. } => {
                 let mut event: ArticleEvent = match serde_json::from_slice(&message.body) {
                     Ok(e) => e,
                     Err(error) => return Outcome::Reject(Failure::new("bad_event", error.to_string())),
                 };
                 event.duplicate_of = Some(original.clone());
-                Output {
-                    exchange: broker.names.articles(),
-                    routing_key: event.routing_key(),
-                    body: serde_json::to_vec(&event).expect("an event serializes"),
-                    properties: stage::properties(&event.id, &event.processed_at, &source, now),
-                    // Nobody need be bound to duplicates.
-                    must_route: false,
-                }
+                let body = serde_json::to_vec(&event).expect("an event serializes");
+                // Nobody need be bound to duplicates.
+                (
+                    event.routing_key(),
+                    Cow::Owned(body),
+                    stage::properties(&event.id, &event.processed_at, &source, now),
+                    false,
+                )
             }
-            Decision::Publish => Output {
-                exchange: broker.names.articles(),
-                routing_key: stage::routing_key("article", head.language.as_deref(), head.site.as_deref()),
-                body: message.body.clone(),
-                properties: stage::properties(&head.id, &head.processed_at, &source, now),
-                must_route: true,
-            },
+            Decision::Publish => (
+                stage::routing_key("article", head.language.as_deref(), head.site.as_deref()),
+                Cow::Borrowed(message.body.as_slice()),
+                stage::properties(&head.id, &head.processed_at, &source, now),
+                true,
+            ),
         };
-        // Our decision is recorded before the event is committed: a crash before the commit
-        // redelivers this message, which finds its own record and publishes the event again.
+        // The decision is recorded before the event is published: a crash in between redelivers
+        // this message, which finds its own record and publishes the event again.
         if let Some(claim) = &check.claim
             && let Err(error) = self.store.complete(claim, &id, &check.decision, &sketch.compact()).await
         {
             self.store.release(claim).await;
             return Outcome::Retry(Failure::new("redis", error.to_string()));
         }
+        if let Err(error) = broker.publish(&broker.names.articles(), &routing_key, &body, properties, must_route).await
+        {
+            let kind = if matches!(error, PublishError::Unroutable { .. }) { "unroutable" } else { "publish" };
+            return Outcome::Retry(Failure::new(kind, error.to_string()));
+        }
         match &check.decision {
             Decision::Duplicate { near, .. } => {
                 let kind = if *near { "near" } else { "exact" };
                 self.metrics.inc("copydesk_duplicates_total", &[("kind", kind)]);
             }
-            _ => self.metrics.inc("copydesk_articles_total", &[]),
+            _ => {
+                self.metrics.inc("copydesk_articles_total", &[]);
+                // Confirmed: a redelivery of this message (its ack lost to a crash) publishes
+                // nothing. If this mark is lost, the redelivery publishes the event again.
+                if let Err(error) = self.store.confirm(&id, token).await {
+                    warn!(error = %error, "Published, but could not mark the article confirmed; a redelivery would publish it again.");
+                }
+            }
         }
-        Outcome::Publish(vec![output])
-    }
-
-    /// The event and the ack are one transaction: a crash never leaves an event out with its
-    /// input unacked (which would publish it twice).
-    fn transactional(&self) -> bool {
-        true
+        Outcome::Done
     }
 }
 

@@ -9,11 +9,12 @@
 //! - `P:dedup:r:{r<shard>}:<epoch>`: the **records**. Field: the article's *handle* (the first 8
 //!   bytes of its id); value, told apart by length: a pending claim (13-digit deadline in ms,
 //!   4-byte token, compact sketch: 49 bytes), an original (the other 24 bytes of its id, the
-//!   token and its compact sketch: 60 bytes), a duplicate (the 32 bytes of its original's id and
-//!   its own compact sketch: 64 bytes) or a tombstone (a released claim: 1 byte). The token names
-//!   the input message ([`input_token`]): the same message, redelivered, takes over its own claim
-//!   at once, and finding its own original record publishes its event again (the record is
-//!   written before the event is committed, so the earlier commit may not have happened).
+//!   token and its compact sketch: 60 bytes, and one byte `c` more once its event is confirmed), a
+//!   duplicate (the 32 bytes of its original's id and its own compact sketch: 64 bytes) or a
+//!   tombstone (a released claim: 1 byte). The token names the input message ([`input_token`]):
+//!   the same message, redelivered, takes over its own claim at once; finding its own original
+//!   record, it publishes the event again unless the record says the event was confirmed (the
+//!   record is written before the event is published).
 //! - `P:dedup:b:{b<shard>}:<epoch>`: the **bands**. Field: 6 bytes of an LSH band key; value: the
 //!   handles of the articles that share it (at most 8).
 //!
@@ -51,6 +52,9 @@ pub const DEADLINE_DIGITS: usize = 13;
 /// Record lengths, by kind.
 pub const PENDING_LEN: usize = DEADLINE_DIGITS + TOKEN + HASHES;
 pub const ORIGINAL_LEN: usize = 32 - HANDLE + TOKEN + HASHES;
+/// An original whose event the broker confirmed: the record and [`CONFIRMED`].
+pub const CONFIRMED_LEN: usize = ORIGINAL_LEN + 1;
+pub const CONFIRMED: &[u8] = b"c";
 pub const DUPLICATE_LEN: usize = 32 + HASHES;
 pub const TOMBSTONE: &[u8] = b"x";
 /// Most handles kept per band entry: beyond that, the band already stands for its story.
@@ -157,7 +161,7 @@ impl Layout {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     Pending { deadline_ms: u64, token: [u8; TOKEN], sketch: Compact },
-    Original { rest: [u8; 32 - HANDLE], token: [u8; TOKEN], sketch: Compact },
+    Original { rest: [u8; 32 - HANDLE], token: [u8; TOKEN], sketch: Compact, confirmed: bool },
     Duplicate { of: [u8; 32], sketch: Compact },
     Tombstone,
 }
@@ -175,13 +179,18 @@ impl Record {
                 token.copy_from_slice(&bytes[DEADLINE_DIGITS..DEADLINE_DIGITS + TOKEN]);
                 Some(Record::Pending { deadline_ms, token, sketch: compact(&bytes[DEADLINE_DIGITS + TOKEN..]) })
             }
-            ORIGINAL_LEN => {
+            ORIGINAL_LEN | CONFIRMED_LEN => {
+                let confirmed = bytes.len() == CONFIRMED_LEN;
+                if confirmed && !bytes.ends_with(CONFIRMED) {
+                    return None;
+                }
                 let (rest, bytes) = bytes.split_at(32 - HANDLE);
                 let (token, sketch) = bytes.split_at(TOKEN);
                 Some(Record::Original {
                     rest: rest.try_into().expect("the rest of an id"),
                     token: token.try_into().expect("a token"),
-                    sketch: compact(sketch),
+                    sketch: compact(&sketch[..HASHES]),
+                    confirmed,
                 })
             }
             DUPLICATE_LEN => {
@@ -209,9 +218,11 @@ impl Record {
 pub enum Own {
     /// The claim is ours.
     Claimed,
-    /// Recorded as an original by this very input message, in a delivery whose commit is
-    /// unknown: publish it again (same `message_id`).
+    /// Recorded as an original by this very input message, in a delivery whose publish is
+    /// unknown (the record is written before it): publish it again (same `message_id`).
     Recorded,
+    /// Recorded by this very input message, and its event confirmed: nothing left to do.
+    Published,
     /// Another worker holds it for this long.
     Pending { left_ms: u64 },
     /// Decided before: the id of the article it repeats (its own for an original).
@@ -223,7 +234,13 @@ pub enum Own {
 pub fn own(id: &[u8; 32], token: &[u8; TOKEN], found: &[u8], now_ms: u64) -> Own {
     match Record::decode(found) {
         Some(Record::Pending { deadline_ms, .. }) => Own::Pending { left_ms: deadline_ms.saturating_sub(now_ms) },
-        Some(Record::Original { rest, token: by, .. }) if rest[..] == id[HANDLE..] && &by == token => Own::Recorded,
+        Some(Record::Original { rest, token: by, confirmed, .. }) if rest[..] == id[HANDLE..] && &by == token => {
+            if confirmed {
+                Own::Published
+            } else {
+                Own::Recorded
+            }
+        }
         Some(Record::Original { rest, .. }) if rest[..] == id[HANDLE..] => Own::Decided { original: hex(id) },
         Some(Record::Duplicate { of, .. }) => Own::Decided { original: hex(&of) },
         // Ours, or another article with the same handle (one in 2^64 pairs): treated as new.
@@ -255,6 +272,8 @@ pub enum Decision {
     Duplicate { original: String, near: bool },
     /// Another worker is deciding this article or a near copy of it: look again after this long.
     Wait { ms: u64 },
+    /// This very message published the article before (a redelivery): nothing to do.
+    Published,
 }
 
 /// Decides an article that we claimed, given its candidates' records (`None`: not there).
@@ -344,7 +363,12 @@ mod tests {
         let s = sketch(STORY);
         assert_eq!(
             Record::decode(&Record::original(&id, b"tokn", &s)),
-            Some(Record::Original { rest: id[8..].try_into().unwrap(), token: *b"tokn", sketch: s })
+            Some(Record::Original { rest: id[8..].try_into().unwrap(), token: *b"tokn", sketch: s, confirmed: false })
+        );
+        let confirmed = [Record::original(&id, b"tokn", &s), CONFIRMED.to_vec()].concat();
+        assert_eq!(
+            Record::decode(&confirmed),
+            Some(Record::Original { rest: id[8..].try_into().unwrap(), token: *b"tokn", sketch: s, confirmed: true })
         );
         assert_eq!(Record::decode(&Record::duplicate(&id, &s)), Some(Record::Duplicate { of: id, sketch: s }));
         let pending = [b"1790000000000".as_slice(), b"tokn", s.as_bytes()].concat();
@@ -355,7 +379,7 @@ mod tests {
         assert_eq!(Record::decode(TOMBSTONE), Some(Record::Tombstone));
         assert_eq!(Record::decode(b"garbage"), None);
         // Every stored value stays within a listpack's 64-byte entries.
-        const { assert!(PENDING_LEN <= 64 && ORIGINAL_LEN <= 64 && DUPLICATE_LEN <= 64) };
+        const { assert!(PENDING_LEN <= 64 && CONFIRMED_LEN < DUPLICATE_LEN && DUPLICATE_LEN <= 64) };
     }
 
     #[test]
@@ -367,6 +391,10 @@ mod tests {
         // Published by another message: an exact copy. By this one: published again.
         assert_eq!(own(&id, mine, &Record::original(&id, b"tokn", &s), 0), Own::Decided { original: ID.into() });
         assert_eq!(own(&id, mine, &Record::original(&id, mine, &s), 0), Own::Recorded);
+        let confirmed = [Record::original(&id, mine, &s), CONFIRMED.to_vec()].concat();
+        assert_eq!(own(&id, mine, &confirmed, 0), Own::Published);
+        let theirs = [Record::original(&id, b"tokn", &s), CONFIRMED.to_vec()].concat();
+        assert_eq!(own(&id, mine, &theirs, 0), Own::Decided { original: ID.into() });
         let other = id_bytes(OTHER).unwrap();
         assert_eq!(own(&id, mine, &Record::duplicate(&other, &s), 0), Own::Decided { original: OTHER.into() });
         let pending = [b"0000000005000".as_slice(), b"tokn", s.as_bytes()].concat();

@@ -45,7 +45,7 @@ if ARGV[1] ~= '0' then
       if tonumber(string.sub(v, 1, {digits})) > now then return v end
       return nil
     end
-    if #v == {original} or #v == {duplicate} then return v end
+    if #v == {original} or #v == {confirmed} or #v == {duplicate} then return v end
     return nil
   end
   local found = decides(redis.call('HGET', KEYS[1], ARGV[2])) or decides(redis.call('HGET', KEYS[2], ARGV[2]))
@@ -92,6 +92,7 @@ end
 return out",
         pending = stage::PENDING_LEN,
         original = stage::ORIGINAL_LEN,
+        confirmed = stage::CONFIRMED_LEN,
         duplicate = stage::DUPLICATE_LEN,
         digits = stage::DEADLINE_DIGITS,
         handle = HANDLE,
@@ -116,6 +117,26 @@ return out",
 /// Writes an article's final record. KEYS: record key. ARGV: handle, record, expiry.
 static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new("redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) redis.call('EXPIREAT', KEYS[1], ARGV[3], 'NX') return 1")
+});
+
+/// Marks an original as confirmed, if the input message `token` recorded it. KEYS: the record
+/// keys of this epoch and the previous one. ARGV: handle, token.
+static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"
+for i = 1, 2 do
+  local v = redis.call('HGET', KEYS[i], ARGV[1])
+  if v and #v == {original} and string.sub(v, {from}, {to}) == ARGV[2] then
+    redis.call('HSET', KEYS[i], ARGV[1], v .. '{mark}')
+    return 1
+  end
+end
+return 0",
+        original = stage::ORIGINAL_LEN,
+        from = 32 - HANDLE + 1,
+        to = 32 - HANDLE + TOKEN,
+        mark = std::str::from_utf8(stage::CONFIRMED).expect("ASCII"),
+    ))
 });
 
 /// Replaces our pending claim by a tombstone (so that nobody waits for it). KEYS: record key.
@@ -216,6 +237,7 @@ impl Store {
         let ours = Claim { key: record_key, handle, token, expire_at };
         match stage::own(id, &token, &first[digits..], now_ms) {
             Own::Recorded => return Ok(Check { decision: Decision::Publish, claim: None, rounds: 1 }),
+            Own::Published => return Ok(Check { decision: Decision::Published, claim: None, rounds: 1 }),
             Own::Decided { original } => {
                 return Ok(Check { decision: Decision::Duplicate { original, near: false }, claim: None, rounds: 1 });
             }
@@ -287,6 +309,21 @@ impl Store {
         };
         let mut invocation = COMPLETE.prepare_invoke();
         invocation.key(&claim.key).arg(&claim.handle[..]).arg(record).arg(claim.expire_at);
+        self.redis.invoke::<i64>(&invocation).await.map(|_| ())
+    }
+
+    /// Notes that the article's event, published by the input message `token`, was confirmed:
+    /// a redelivery of that message then publishes nothing.
+    ///
+    /// # Errors
+    ///
+    /// When Redis cannot be reached.
+    pub async fn confirm(&self, id: &[u8; 32], token: [u8; TOKEN]) -> RedisResult<()> {
+        let handle: [u8; HANDLE] = id[..HANDLE].try_into().expect("HANDLE bytes");
+        let epoch = self.layout.epoch(chrono::Utc::now().timestamp().max(0) as u64);
+        let [now, before] = self.layout.record_keys(&handle, epoch);
+        let mut invocation = CONFIRM.prepare_invoke();
+        invocation.key(&now).key(&before).arg(&handle[..]).arg(&token[..]);
         self.redis.invoke::<i64>(&invocation).await.map(|_| ())
     }
 
