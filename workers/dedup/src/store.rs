@@ -286,7 +286,7 @@ impl Store {
         }
     }
 
-    /// Records the article as `decision` decided it, before its event is committed: an original
+    /// Records the article as `decision` decided it, before its event is published: an original
     /// (with the claim's token, so that a redelivery of the same message publishes it again), or
     /// a duplicate of the original the decision names.
     ///
