@@ -77,17 +77,6 @@ impl Failure {
     }
 }
 
-/// A message the settlement publishes (a retry, a dead letter) before it acks.
-#[derive(Debug, Clone)]
-struct Output {
-    pub exchange: String,
-    pub routing_key: String,
-    pub body: Vec<u8>,
-    pub properties: BasicProperties,
-    /// Whether a message that no queue takes is a failure (see [`Broker::publish`]).
-    pub must_route: bool,
-}
-
 #[derive(Debug)]
 pub enum Outcome {
     /// Handled; every output confirmed.
@@ -313,35 +302,28 @@ async fn settle(
     incoming: &Incoming,
     outcome: Outcome,
 ) -> &'static str {
-    let (label, outputs) = match outcome {
-        Outcome::Done => ("done", Vec::new()),
+    let (label, forwarded) = match outcome {
+        Outcome::Done => ("done", Ok(())),
         Outcome::Retry(failure) => {
             let attempts = incoming.attempts + u32::from(failure.counts);
             if attempts >= settings.max_attempts {
                 warn!(stage, kind = failure.kind, error = %failure.message, attempts, "Giving up after the last attempt; dead-lettering.");
                 metrics.inc("copydesk_dead_letters_total", &[("stage", stage), ("kind", failure.kind)]);
-                ("dead_lettered", vec![dead_letter(broker, stage, incoming, &failure, attempts)])
+                ("dead_lettered", dead_letter(broker, stage, incoming, &failure, attempts).await)
             } else {
                 let delay = failure.delay.unwrap_or_else(|| jitter(backoff(settings.retry_base, attempts)));
                 metrics.inc("copydesk_retries_total", &[("stage", stage), ("kind", failure.kind)]);
                 info!(stage, kind = failure.kind, error = %failure.message, attempts, retry_in = ?delay, "Transient failure; retrying later.");
                 let waits = incoming.waits + u32::from(!failure.counts);
-                ("retried", vec![retry(broker, stage, incoming, attempts, waits, delay)])
+                ("retried", retry(broker, stage, incoming, attempts, waits, delay).await)
             }
         }
         Outcome::Reject(failure) => {
             warn!(stage, kind = failure.kind, error = %failure.message, "Permanent failure; dead-lettering.");
             metrics.inc("copydesk_dead_letters_total", &[("stage", stage), ("kind", failure.kind)]);
-            ("dead_lettered", vec![dead_letter(broker, stage, incoming, &failure, incoming.attempts + 1)])
+            ("dead_lettered", dead_letter(broker, stage, incoming, &failure, incoming.attempts + 1).await)
         }
     };
-    let mut forwarded = Ok(());
-    for o in outputs {
-        forwarded = broker.publish(&o.exchange, &o.routing_key, &o.body, o.properties, o.must_route).await;
-        if forwarded.is_err() {
-            break;
-        }
-    }
     match forwarded {
         Ok(()) => {
             // A failed ack means the channel is gone: the broker will redeliver, and the
@@ -370,8 +352,14 @@ fn with_header(properties: &BasicProperties, extra: &[(&str, AMQPValue)]) -> Bas
     properties.clone().with_headers(headers)
 }
 
-/// The message again, to a delay queue.
-fn retry(broker: &Broker, stage: &str, incoming: &Incoming, attempts: u32, waits: u32, delay: Duration) -> Output {
+async fn retry(
+    broker: &Broker,
+    stage: &str,
+    incoming: &Incoming,
+    attempts: u32,
+    waits: u32,
+    delay: Duration,
+) -> Result<(), super::PublishError> {
     let level = attempts.clamp(1, RETRY_LEVELS) - 1;
     let counters = [
         (ATTEMPTS_HEADER, AMQPValue::LongLongInt(i64::from(attempts))),
@@ -380,17 +368,16 @@ fn retry(broker: &Broker, stage: &str, incoming: &Incoming, attempts: u32, waits
     let properties = with_header(&incoming.properties, &counters)
         .with_expiration(delay.as_millis().to_string().into())
         .with_delivery_mode(super::PERSISTENT);
-    Output {
-        exchange: String::new(),
-        routing_key: broker.names.retry(stage, level),
-        body: incoming.body.clone(),
-        properties,
-        must_route: true,
-    }
+    broker.publish("", &broker.names.retry(stage, level), &incoming.body, properties, true).await
 }
 
-/// The message, with the reason, to `P.dead`.
-fn dead_letter(broker: &Broker, stage: &str, incoming: &Incoming, failure: &Failure, attempts: u32) -> Output {
+async fn dead_letter(
+    broker: &Broker,
+    stage: &str,
+    incoming: &Incoming,
+    failure: &Failure,
+    attempts: u32,
+) -> Result<(), super::PublishError> {
     let text = |s: &str| AMQPValue::LongString(LongString::from(s));
     let message: String = failure.message.chars().take(2000).collect();
     let trace_id =
@@ -408,13 +395,7 @@ fn dead_letter(broker: &Broker, stage: &str, incoming: &Incoming, failure: &Fail
         ],
     )
     .with_delivery_mode(super::PERSISTENT);
-    Output {
-        exchange: broker.names.dead(),
-        routing_key: stage.to_owned(),
-        body: incoming.body.clone(),
-        properties,
-        must_route: true,
-    }
+    broker.publish(&broker.names.dead(), stage, &incoming.body, properties, true).await
 }
 
 #[cfg(test)]

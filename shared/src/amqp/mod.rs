@@ -99,7 +99,22 @@ impl Broker {
         properties: BasicProperties,
         must_route: bool,
     ) -> Result<(), PublishError> {
-        let (span, properties) = publish_span(exchange, routing_key, properties);
+        let destination = if exchange.is_empty() { routing_key } else { exchange };
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = %format!("publish {destination}"),
+            otel.kind = "producer",
+            messaging.system = "rabbitmq",
+            messaging.operation.name = "publish",
+            messaging.operation.type = "send",
+            messaging.destination.name = %destination,
+            messaging.rabbitmq.destination.routing_key = %routing_key,
+            messaging.message.id = properties.message_id().as_ref().map(|m| m.to_string()).unwrap_or_default(),
+        );
+        // The message carries its publish span's context: the consumer's span is its child.
+        let mut headers = properties.headers().clone().unwrap_or_default();
+        crate::telemetry::inject(&tracing_opentelemetry::OpenTelemetrySpanExt::context(&span), &mut headers);
+        let properties = properties.with_headers(headers);
         self.publish_inner(exchange, routing_key, body, properties, must_route).instrument(span).await
     }
 
@@ -137,26 +152,6 @@ impl Broker {
         let _ = self.publisher.close(200, "worker stopping".into()).await;
         let _ = self.connection.close(200, "worker stopping".into()).await;
     }
-}
-
-/// The producer span of a publish, and the properties carrying its context (so that the
-/// consumer's span is its child).
-fn publish_span(exchange: &str, routing_key: &str, properties: BasicProperties) -> (tracing::Span, BasicProperties) {
-    let destination = if exchange.is_empty() { routing_key } else { exchange };
-    let span = tracing::info_span!(
-        "publish",
-        otel.name = %format!("publish {destination}"),
-        otel.kind = "producer",
-        messaging.system = "rabbitmq",
-        messaging.operation.name = "publish",
-        messaging.operation.type = "send",
-        messaging.destination.name = %destination,
-        messaging.rabbitmq.destination.routing_key = %routing_key,
-        messaging.message.id = properties.message_id().as_ref().map(|m| m.to_string()).unwrap_or_default(),
-    );
-    let mut headers = properties.headers().clone().unwrap_or_default();
-    crate::telemetry::inject(&tracing_opentelemetry::OpenTelemetrySpanExt::context(&span), &mut headers);
-    (span, properties.with_headers(headers))
 }
 
 /// Properties of a persistent JSON message.

@@ -20,10 +20,10 @@ use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, PublishError, he
 use shared::message::ArticleEvent;
 use shared::metrics::Metrics;
 use shared::neardup::Sketch;
+use tracing::warn;
 
 use crate::stage::{self, Decision};
 use crate::store::Store;
-use tracing::warn;
 
 pub struct DedupHandler {
     pub store: Store,
@@ -72,7 +72,7 @@ impl Handler for DedupHandler {
         self.metrics.inc("copydesk_dedup_redis_rounds_total", &[("rounds", rounds)]);
         let source = format!("copydesk/{}", self.prefix);
         let now = chrono::Utc::now().timestamp().max(0) as u64;
-        // The event to publish: (routing key, body, whether a queue must take it).
+        // The event to publish: routing key, body, properties, whether a queue must take it.
         let (routing_key, body, properties, must_route) = match &check.decision {
             Decision::Wait { ms } => {
                 return Outcome::Retry(Failure::wait(
