@@ -16,6 +16,10 @@ use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, json_properties}
 use shared::config::Settings;
 use tokio_util::sync::CancellationToken;
 
+/// The dedup worker's allocator, so that the relay runs on it too.
+#[global_allocator]
+static ALLOCATOR: shared::Allocator = shared::Allocator;
+
 /// Consumes a stage queue and republishes every message to `P.articles`, confirmed, doing nothing else.
 struct Relay;
 
