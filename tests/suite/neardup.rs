@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use copydesk_dedup::stage::{Decision, Layout};
-use copydesk_dedup::store::Store;
+use copydesk_dedup::store::{Marker, Store};
 use serde_json::{Value, json};
 use shared::neardup::Sketch;
 use shared::redis::Redis;
@@ -221,6 +221,58 @@ async fn near_copies_decided_at_the_same_instant_on_a_redis_cluster_give_one_art
     near_copies_race(&cluster.url()).await;
 }
 
+/// Confirmed marks written many at a time: every article marked by its own input message then
+/// publishes nothing on a redelivery, an unmarked one publishes again, and a mark carrying another
+/// message's token marks nothing.
+async fn confirmed_marks_in_batches(url: &str) {
+    let prefix = format!("test-{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff);
+    let store = store(url, &prefix, 1_000);
+    let marks = Marker::start(store.clone());
+    let articles: Vec<([u8; 32], [u8; 4], Sketch)> = (0..60)
+        .map(|_| {
+            (random_id(), std::array::from_fn(|_| fastrand::u8(..)), Sketch(std::array::from_fn(|_| fastrand::u32(..))))
+        })
+        .collect();
+    for (id, token, sketch) in &articles {
+        let check = store.check(id, *token, sketch, 0).await.unwrap();
+        assert_eq!(check.decision, Decision::Publish);
+        if let Some(claim) = &check.claim {
+            store.complete(claim, id, &check.decision, &sketch.compact()).await.unwrap();
+        }
+    }
+    // The first 40 confirmed at once (one call, or a few); the next 10 by a stranger's token.
+    let marking: Vec<_> = articles[..40]
+        .iter()
+        .map(|(id, token, _)| {
+            let (marks, id, token) = (marks.clone(), *id, *token);
+            tokio::spawn(async move { marks.mark(&id, token).await })
+        })
+        .collect();
+    for marked in marking {
+        marked.await.unwrap().unwrap();
+    }
+    for (id, token, _) in &articles[40..50] {
+        let stranger = token.map(|b| b ^ 0xff);
+        marks.mark(id, stranger).await.unwrap();
+    }
+    for (i, (id, token, sketch)) in articles.iter().enumerate() {
+        let again = store.check(id, *token, sketch, 0).await.unwrap().decision;
+        let expected = if i < 40 { Decision::Published } else { Decision::Publish };
+        assert_eq!(again, expected, "article {i} delivered again");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmed_marks_written_in_batches_stop_redeliveries_on_one_redis() {
+    confirmed_marks_in_batches("redis://127.0.0.1:6379/").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmed_marks_written_in_batches_stop_redeliveries_on_a_redis_cluster() {
+    let cluster = ThrowawayCluster::start().await;
+    confirmed_marks_in_batches(&cluster.url()).await;
+}
+
 fn redis_cli(port: u16, args: &[&str]) -> String {
     let out = std::process::Command::new("redis-cli").args(["-p", &port.to_string()]).args(args).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -265,7 +317,7 @@ async fn an_article_costs_at_most_300_bytes_of_redis_and_two_round_trips() {
                 }
                 // As the dedup stage does once the broker confirmed the event.
                 if check.decision == Decision::Publish {
-                    store.confirm(&id, token).await.unwrap();
+                    store.confirm(&[(id, token)]).await.unwrap();
                 }
                 check
             }));

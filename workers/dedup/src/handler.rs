@@ -5,7 +5,8 @@
 //! 2. record the decision (an original, marked with the input message's token, or a duplicate);
 //!    on one Redis a new article's record is written by step 1 itself;
 //! 3. publish the event (article or duplicate) and wait for the broker's confirm;
-//! 4. mark the original confirmed ([`Store::confirm`]), then ack.
+//! 4. mark the original confirmed ([`Store::confirm`], with the marks of other articles
+//!    confirmed meanwhile: [`Marker`]), then ack.
 //!
 //! A crash before 4 redelivers the message, which finds its own record and publishes the event
 //! again with the same `message_id`: a repeat, never a loss. A crash after 4 repeats nothing
@@ -23,10 +24,12 @@ use shared::neardup::Sketch;
 use tracing::warn;
 
 use crate::stage::{self, Decision};
-use crate::store::Store;
+use crate::store::{Marker, Store};
 
 pub struct DedupHandler {
     pub store: Store,
+    /// Writes the confirmed marks, many at a time.
+    pub marks: Marker,
     pub prefix: String,
     pub metrics: Arc<Metrics>,
 }
@@ -127,7 +130,7 @@ impl Handler for DedupHandler {
                 self.metrics.inc("copydesk_articles_total", &[]);
                 // Confirmed: a redelivery of this message (its ack lost to a crash) publishes
                 // nothing. If this mark is lost, the redelivery publishes the event again.
-                if let Err(error) = self.store.confirm(&id, token).await {
+                if let Err(error) = self.marks.mark(&id, token).await {
                     warn!(error = %error, "Published, but could not mark the article confirmed; a redelivery would publish it again.");
                 }
             }

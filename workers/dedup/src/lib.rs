@@ -32,6 +32,7 @@ pub async fn run(settings: Settings, stop: CancellationToken) -> anyhow::Result<
         layout: stage::Layout::new(&settings.prefix, settings.dedup_ttl.as_secs(), settings.dedup_capacity),
         pending_ttl: settings.pending_ttl,
     };
-    let handler = handler::DedupHandler { store, prefix: settings.prefix.clone(), metrics: metrics.clone() };
+    let marks = store::Marker::start(store.clone());
+    let handler = handler::DedupHandler { store, marks, prefix: settings.prefix.clone(), metrics: metrics.clone() };
     shared::worker::run(settings, Arc::new(handler), Some(redis), metrics, stop).await.context("dedup worker")
 }

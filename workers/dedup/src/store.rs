@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use shared::neardup::{Compact, Sketch};
 use shared::redis::{Redis, RedisResult, Script};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::stage::{self, Decision, HANDLE, Layout, Own, Record, TOKEN};
 
@@ -119,19 +120,23 @@ static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new("redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) redis.call('EXPIREAT', KEYS[1], ARGV[3], 'NX') return 1")
 });
 
-/// Marks an original as confirmed, if the input message `token` recorded it. KEYS: the record
-/// keys of this epoch and the previous one. ARGV: handle, token.
+/// Marks originals as confirmed, each if the input message named by its token recorded it. KEYS:
+/// per article, the record keys of this epoch and the previous one. ARGV: per article, its handle
+/// and token.
 static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"
-for i = 1, 2 do
-  local v = redis.call('HGET', KEYS[i], ARGV[1])
-  if v and #v == {original} and string.sub(v, {from}, {to}) == ARGV[2] then
-    redis.call('HSET', KEYS[i], ARGV[1], v .. '{mark}')
-    return 1
+for m = 1, #ARGV / 2 do
+  local handle, token = ARGV[2 * m - 1], ARGV[2 * m]
+  for i = 2 * m - 1, 2 * m do
+    local v = redis.call('HGET', KEYS[i], handle)
+    if v and #v == {original} and string.sub(v, {from}, {to}) == token then
+      redis.call('HSET', KEYS[i], handle, v .. '{mark}')
+      break
+    end
   end
 end
-return 0",
+return 1",
         original = stage::ORIGINAL_LEN,
         from = 32 - HANDLE + 1,
         to = 32 - HANDLE + TOKEN,
@@ -156,6 +161,49 @@ return 0",
         tombstone = std::str::from_utf8(stage::TOMBSTONE).expect("ASCII"),
     ))
 });
+
+/// Writes the confirmed marks of many articles at once ([`Store::confirm`]): each call takes every
+/// mark that queued up while the previous one ran, so a busy worker makes one call for a burst of
+/// confirms instead of one per article. Cheap to clone; its task ends with the last clone.
+#[derive(Clone)]
+pub struct Marker {
+    queue: mpsc::UnboundedSender<Mark>,
+}
+
+type Mark = ([u8; 32], [u8; TOKEN], oneshot::Sender<RedisResult<()>>);
+
+/// Most marks in one call.
+const MOST_MARKS: usize = 256;
+
+impl Marker {
+    pub fn start(store: Store) -> Marker {
+        let (queue, mut marks) = mpsc::unbounded_channel::<Mark>();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MOST_MARKS);
+            while marks.recv_many(&mut batch, MOST_MARKS).await > 0 {
+                let articles: Vec<_> = batch.iter().map(|(id, token, _)| (*id, *token)).collect();
+                let written = store.confirm(&articles).await;
+                for (_, _, reply) in batch.drain(..) {
+                    let _ = reply.send(written.clone());
+                }
+            }
+        });
+        Marker { queue }
+    }
+
+    /// Marks one article confirmed ([`Store::confirm`]), with whatever else is waiting.
+    ///
+    /// # Errors
+    ///
+    /// When Redis cannot be reached.
+    pub async fn mark(&self, id: &[u8; 32], token: [u8; TOKEN]) -> RedisResult<()> {
+        let (reply, written) = oneshot::channel();
+        if self.queue.send((*id, token, reply)).is_err() {
+            return Err(shared::redis::protocol_error("the confirmed marks' writer has stopped"));
+        }
+        written.await.unwrap_or_else(|_| Err(shared::redis::protocol_error("the confirmed marks' writer has stopped")))
+    }
+}
 
 /// Our claim on an article's record, to complete or release.
 #[derive(Debug, Clone)]
@@ -312,19 +360,27 @@ impl Store {
         self.redis.invoke::<i64>(&invocation).await.map(|_| ())
     }
 
-    /// Notes that the article's event, published by the input message `token`, was confirmed:
-    /// a redelivery of that message then publishes nothing.
+    /// Notes that the events of these articles, each published by the input message its token
+    /// names, were confirmed: a redelivery of that message then publishes nothing. One call on
+    /// one Redis; on a cluster one per article, all sent at once.
     ///
     /// # Errors
     ///
     /// When Redis cannot be reached.
-    pub async fn confirm(&self, id: &[u8; 32], token: [u8; TOKEN]) -> RedisResult<()> {
-        let handle: [u8; HANDLE] = id[..HANDLE].try_into().expect("HANDLE bytes");
+    pub async fn confirm(&self, articles: &[([u8; 32], [u8; TOKEN])]) -> RedisResult<()> {
         let epoch = self.layout.epoch(chrono::Utc::now().timestamp().max(0) as u64);
-        let [now, before] = self.layout.record_keys(&handle, epoch);
-        let mut invocation = CONFIRM.prepare_invoke();
-        invocation.key(&now).key(&before).arg(&handle[..]).arg(&token[..]);
-        self.redis.invoke::<i64>(&invocation).await.map(|_| ())
+        let call = |articles: &[([u8; 32], [u8; TOKEN])]| {
+            let mut invocation = CONFIRM.prepare_invoke();
+            for (id, token) in articles {
+                let handle: [u8; HANDLE] = id[..HANDLE].try_into().expect("HANDLE bytes");
+                let [now, before] = self.layout.record_keys(&handle, epoch);
+                invocation.key(now).key(before).arg(&handle[..]).arg(&token[..]);
+            }
+            invocation
+        };
+        let round: Vec<_> =
+            if self.redis.is_cluster() { articles.chunks(1).map(call).collect() } else { vec![call(articles)] };
+        self.redis.invoke_round::<i64>(&round).await.map(|_| ())
     }
 
     /// Gives up our claim (the event could not be published), so that neither a retry nor a near
