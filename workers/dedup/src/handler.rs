@@ -11,7 +11,7 @@
 //! A crash before 4 redelivers the message, which finds its own record and publishes the event
 //! again with the same `message_id`: a repeat, never a loss. A crash after 4 repeats nothing
 //! (the redelivery finds the mark). So an event repeats only when its worker (or the broker)
-//! dies between the broker storing it and the mark: about a round trip to Redis.
+//! dies between the broker storing it and the mark: one or two round trips to Redis.
 
 use std::borrow::Cow;
 use std::sync::Arc;
