@@ -43,6 +43,11 @@ port_open 5672 || { echo "ops/test.sh: RabbitMQ did not come up" >&2; exit 1; }
 # the first time on a fresh machine.
 command -v cargo-deny >/dev/null || cargo install --locked cargo-deny
 cargo deny --log-level error check licenses bans sources
+# Advisories need a local copy of the RustSec database (`cargo deny fetch db` where github.com is
+# reachable; it is not from these machines): checked, offline, whenever one is present.
+if compgen -G "${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/*/crates" >/dev/null; then
+  cargo deny --offline --log-level error check advisories
+fi
 
 # The worker binaries, for the tests that run them as processes (SIGTERM, restarts).
 cargo build --workspace --bins
