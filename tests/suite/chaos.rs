@@ -201,6 +201,8 @@ async fn run(n: usize, seed: u64, with_faults: bool) -> (Outcome, Plan) {
     let (mut tally, mut events, mut applied) = (Tally::default(), 0, 0);
     // Which fault each raw repeat followed: where repeats come from.
     let mut repeats_after: HashMap<String, usize> = HashMap::new();
+    let mut first_jobs: HashMap<String, String> = HashMap::new();
+    let mut fault_at = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(1200);
     while (tally.ids.len() < plan.distinct || tally.duplicates < plan.repeats || applied < faults.len())
         && Instant::now() < deadline
@@ -219,8 +221,28 @@ async fn run(n: usize, seed: u64, with_faults: bool) -> (Outcome, Plan) {
         let before = tally.repeats();
         tally.add(&m);
         events += 1;
+        let event: serde_json::Value = serde_json::from_slice(&m.delivery.data).unwrap_or_default();
+        let (id, job) =
+            (event["id"].as_str().unwrap_or("").to_owned(), event["job_id"].as_str().unwrap_or("").to_owned());
+        let first_job = first_jobs.entry(id.clone()).or_insert_with(|| job.clone()).clone();
         if tally.repeats() > before {
-            let after = applied.checked_sub(1).map_or("no fault".to_owned(), |f| format!("{:?}", faults[f]));
+            // The same job twice: a redelivery published its event again; another job: a copy
+            // that was not recognised.
+            eprintln!(
+                "raw repeat of {}: job {job} (first: job {first_job}), {:.1} s after fault {} ({:?})",
+                &id[..12.min(id.len())],
+                fault_at.elapsed().as_secs_f64(),
+                applied,
+                applied.checked_sub(1).map(|f| faults[f])
+            );
+            // A fetch or clean worker's fault hands dedup a second copy, which becomes a
+            // duplicate event: the cause is the last fault of another kind (a repeat can come
+            // seconds later, through the delay queues).
+            let after = faults[..applied]
+                .iter()
+                .rev()
+                .find(|f| !matches!(f, Fault::WorkerKill(0 | 1) | Fault::WorkerTerm(0 | 1)))
+                .map_or("no fault".to_owned(), |f| format!("{f:?}"));
             *repeats_after.entry(after).or_default() += 1;
         }
         if applied < faults.len() && events >= (applied + 1) * every {
@@ -245,6 +267,8 @@ async fn run(n: usize, seed: u64, with_faults: bool) -> (Outcome, Plan) {
                 }
             }
             applied += 1;
+            fault_at = Instant::now();
+            eprintln!("fault {applied}: {:?}", faults[applied - 1]);
         }
     }
     assert_eq!(applied, faults.len(), "every fault was applied");
@@ -280,7 +304,7 @@ async fn chaos_soak_loses_nothing_and_repeats_only_after_kills() {
         eprintln!(
             "{}: {jobs} jobs ({} distinct, {} repeats, {} malformed, {} hostile) in {:.0?}; faults: {broker_kills} broker kills, \
              {} Redis kills, {worker_kills} worker SIGKILLs, {} SIGTERMs, {} stalls; out: {} articles, {raw_repeats} raw repeats, \
-             {} duplicate events, dead letters {:?}; peak worker RSS {} MB; repeats by the fault before them: {:?}",
+             {} duplicate events, dead letters {:?}; peak worker RSS {} MB; repeats by the last fault before them that can repeat an article event: {:?}",
             if with_faults { "chaos" } else { "control" },
             plan.distinct,
             plan.repeats,
