@@ -222,8 +222,15 @@ async fn run(n: usize, seed: u64, with_faults: bool) -> (Outcome, Plan) {
         tally.add(&m);
         events += 1;
         let event: serde_json::Value = serde_json::from_slice(&m.delivery.data).unwrap_or_default();
-        let (id, job) =
-            (event["id"].as_str().unwrap_or("").to_owned(), event["job_id"].as_str().unwrap_or("").to_owned());
+        // The clean stage's time tells two hand-overs of one job apart.
+        let (id, job) = (
+            event["id"].as_str().unwrap_or("").to_owned(),
+            format!(
+                "{} cleaned at {}",
+                event["job_id"].as_str().unwrap_or(""),
+                event["processed_at"].as_str().unwrap_or("")
+            ),
+        );
         let first_job = first_jobs.entry(id.clone()).or_insert_with(|| job.clone()).clone();
         if tally.repeats() > before {
             // The same job twice: a redelivery published its event again; another job: a copy
