@@ -170,8 +170,11 @@ async fn decide(store: &Store, id: &[u8; 32], sketch: &Sketch) -> Decision {
         match &check.decision {
             Decision::Wait { ms } => tokio::time::sleep(Duration::from_millis(*ms)).await,
             decision => {
-                if let Some(claim) = &check.claim {
-                    store.complete(claim, id, decision, &sketch.compact()).await.unwrap();
+                if let Some(claim) = &check.claim
+                    && !store.complete(claim, id, decision, &sketch.compact()).await.unwrap()
+                {
+                    // Taken over meanwhile: look again.
+                    continue;
                 }
                 return check.decision;
             }
@@ -237,7 +240,7 @@ async fn confirmed_marks_in_batches(url: &str) {
         let check = store.check(id, *token, sketch, 0).await.unwrap();
         assert_eq!(check.decision, Decision::Publish);
         if let Some(claim) = &check.claim {
-            store.complete(claim, id, &check.decision, &sketch.compact()).await.unwrap();
+            assert!(store.complete(claim, id, &check.decision, &sketch.compact()).await.unwrap());
         }
     }
     // The first 40 confirmed at once (one call, or a few); the next 10 by a stranger's token.
@@ -271,6 +274,33 @@ async fn confirmed_marks_written_in_batches_stop_redeliveries_on_one_redis() {
 async fn confirmed_marks_written_in_batches_stop_redeliveries_on_a_redis_cluster() {
     let cluster = ThrowawayCluster::start().await;
     confirmed_marks_in_batches(&cluster.url()).await;
+}
+
+/// A claim released (late, say) and then taken by another copy of the article is not overwritten
+/// by its first holder: only the copy holding the claim records the article, so the two never
+/// both publish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_taken_over_by_another_copy_is_not_overwritten_by_its_first_holder() {
+    let prefix = format!("test-{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff);
+    let store = store("redis://127.0.0.1:6379/", &prefix, 1_000);
+    let original = Sketch(std::array::from_fn(|_| fastrand::u32(..)));
+    assert_eq!(decide(&store, &random_id(), &original).await, Decision::Publish);
+    // A near copy: its bands name the original, so its record starts as a pending claim.
+    let (copy, sketch) = (random_id(), near(&original, 2));
+    let first = store.check(&copy, [1, 1, 1, 1], &sketch, 0).await.unwrap();
+    let first_claim = first.claim.expect("a near copy is claimed, then recorded");
+    store.release(&first_claim).await;
+    let second = store.check(&copy, [2, 2, 2, 2], &sketch, 0).await.unwrap();
+    let second_claim = second.claim.expect("a released claim can be taken");
+    assert!(
+        !store.complete(&first_claim, &copy, &first.decision, &sketch.compact()).await.unwrap(),
+        "the first holder no longer holds the claim"
+    );
+    assert!(store.complete(&second_claim, &copy, &second.decision, &sketch.compact()).await.unwrap());
+    // The article is decided once: a third copy finds the second holder's record.
+    let third = store.check(&copy, [3, 3, 3, 3], &sketch, 0).await.unwrap();
+    assert!(matches!(third.decision, Decision::Duplicate { .. }), "{:?}", third.decision);
+    assert!(third.claim.is_none());
 }
 
 fn redis_cli(port: u16, args: &[&str]) -> String {
@@ -313,7 +343,10 @@ async fn an_article_costs_at_most_300_bytes_of_redis_and_two_round_trips() {
                 let token = std::array::from_fn(|_| fastrand::u8(..));
                 let check = store.check(&id, token, &sketch, 0).await.unwrap();
                 if let Some(claim) = &check.claim {
-                    store.complete(claim, &id, &check.decision, &sketch.compact()).await.unwrap();
+                    assert!(
+                        store.complete(claim, &id, &check.decision, &sketch.compact()).await.unwrap(),
+                        "the claim is ours"
+                    );
                 }
                 // As the dedup stage does once the broker confirmed the event.
                 if check.decision == Decision::Publish {

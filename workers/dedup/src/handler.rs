@@ -110,11 +110,22 @@ impl Handler for DedupHandler {
         };
         // The decision is recorded before the event is published: a crash in between redelivers
         // this message, which finds its own record and publishes the event again.
-        if let Some(claim) = &check.claim
-            && let Err(error) = self.store.complete(claim, &id, &check.decision, &sketch.compact()).await
-        {
-            self.store.release(claim).await;
-            return Outcome::Retry(Failure::new("redis", error.to_string()));
+        if let Some(claim) = &check.claim {
+            match self.store.complete(claim, &id, &check.decision, &sketch.compact()).await {
+                Ok(true) => {}
+                // Our claim was released or taken over meanwhile: the copy holding it decides.
+                Ok(false) => {
+                    return Outcome::Retry(Failure::wait(
+                        "claimed",
+                        "the claim on this article was taken over before it was recorded",
+                        Duration::from_millis(stage::look_again_ms(message.waits, 0)),
+                    ));
+                }
+                Err(error) => {
+                    self.store.release(claim).await;
+                    return Outcome::Retry(Failure::new("redis", error.to_string()));
+                }
+            }
         }
         if let Err(error) = broker.publish(&broker.names.articles(), &routing_key, &body, properties, must_route).await
         {

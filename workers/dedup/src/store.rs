@@ -115,9 +115,21 @@ return out",
     )
 });
 
-/// Writes an article's final record. KEYS: record key. ARGV: handle, record, expiry.
+/// Writes an article's final record over our pending claim, and only over it: a claim released
+/// or taken over meanwhile (by another copy of the article) is not ours to overwrite, and then
+/// nothing is written (answer 0). KEYS: record key. ARGV: handle, record, expiry, token.
 static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new("redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) redis.call('EXPIREAT', KEYS[1], ARGV[3], 'NX') return 1")
+    Script::new(&format!(
+        r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v or #v ~= {pending} or string.sub(v, {from}, {to}) ~= ARGV[4] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIREAT', KEYS[1], ARGV[3], 'NX')
+return 1",
+        pending = stage::PENDING_LEN,
+        from = stage::DEADLINE_DIGITS + 1,
+        to = stage::DEADLINE_DIGITS + TOKEN,
+    ))
 });
 
 /// Marks originals as confirmed, each if the input message named by its token recorded it. KEYS:
@@ -336,7 +348,9 @@ impl Store {
 
     /// Records the article as `decision` decided it, before its event is published: an original
     /// (with the claim's token, so that a redelivery of the same message publishes it again), or
-    /// a duplicate of the original the decision names.
+    /// a duplicate of the original the decision names. `false` when the claim is no longer ours
+    /// (released, or taken by another copy): nothing was written, and the event must not be
+    /// published; a later look finds whoever holds the article now.
     ///
     /// # Errors
     ///
@@ -347,7 +361,7 @@ impl Store {
         id: &[u8; 32],
         decision: &Decision,
         sketch: &Compact,
-    ) -> RedisResult<()> {
+    ) -> RedisResult<bool> {
         let record = match decision {
             Decision::Duplicate { original, .. } => match stage::id_bytes(original) {
                 Some(of) => Record::duplicate(&of, sketch),
@@ -356,8 +370,8 @@ impl Store {
             _ => Record::original(id, &claim.token, sketch),
         };
         let mut invocation = COMPLETE.prepare_invoke();
-        invocation.key(&claim.key).arg(&claim.handle[..]).arg(record).arg(claim.expire_at);
-        self.redis.invoke::<i64>(&invocation).await.map(|_| ())
+        invocation.key(&claim.key).arg(&claim.handle[..]).arg(record).arg(claim.expire_at).arg(&claim.token[..]);
+        self.redis.invoke::<i64>(&invocation).await.map(|written| written == 1)
     }
 
     /// Notes that the events of these articles, each published by the input message its token
