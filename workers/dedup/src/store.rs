@@ -209,11 +209,10 @@ impl Marker {
     ///
     /// When Redis cannot be reached.
     pub async fn mark(&self, id: &[u8; 32], token: [u8; TOKEN]) -> RedisResult<()> {
+        let stopped = || shared::redis::protocol_error("the confirmed marks' writer has stopped");
         let (reply, written) = oneshot::channel();
-        if self.queue.send((*id, token, reply)).is_err() {
-            return Err(shared::redis::protocol_error("the confirmed marks' writer has stopped"));
-        }
-        written.await.unwrap_or_else(|_| Err(shared::redis::protocol_error("the confirmed marks' writer has stopped")))
+        self.queue.send((*id, token, reply)).map_err(|_| stopped())?;
+        written.await.unwrap_or_else(|_| Err(stopped()))
     }
 }
 
