@@ -21,6 +21,7 @@ pub const CONFIRM_TIMEOUT_MS: &str = "COPYDESK_CONFIRM_TIMEOUT_MS";
 pub const DEDUP_TTL_SECONDS: &str = "COPYDESK_DEDUP_TTL_SECONDS";
 pub const PENDING_TTL_SECONDS: &str = "COPYDESK_PENDING_TTL_SECONDS";
 pub const DEDUP_CAPACITY: &str = "COPYDESK_DEDUP_CAPACITY";
+pub const DEDUP_MAX_UNMARKED: &str = "COPYDESK_DEDUP_MAX_UNMARKED";
 pub const DELIVERY_LIMIT: &str = "COPYDESK_DELIVERY_LIMIT";
 pub const FETCH_ALLOW_PRIVATE: &str = "COPYDESK_FETCH_ALLOW_PRIVATE";
 pub const FETCH_TIMEOUT_SECONDS: &str = "COPYDESK_FETCH_TIMEOUT_SECONDS";
@@ -69,6 +70,10 @@ pub struct Settings {
     pub pending_ttl: Duration,
     /// Articles expected per dedup window: sizes the Redis keys (see the dedup stage).
     pub dedup_capacity: u64,
+    /// Article events the dedup stage may have out (published, not yet marked confirmed in Redis)
+    /// at once: a crash repeats at most this many. Default: the prefetch (no other bound); 1
+    /// gives at most one repeat per crash, at a fraction of the throughput (RELIABILITY.md).
+    pub dedup_max_unmarked: u16,
     /// Deliveries of one message before the quorum queue dead-letters it (poison messages).
     pub delivery_limit: u32,
     pub fetch: FetchSettings,
@@ -157,6 +162,7 @@ impl Settings {
         let dedup_ttl = Duration::from_secs(number(DEDUP_TTL_SECONDS, 30 * 24 * 3600, 1));
         let pending_ttl = Duration::from_secs(number(PENDING_TTL_SECONDS, 30, 1));
         let dedup_capacity = number(DEDUP_CAPACITY, 10_000_000, 1);
+        let dedup_max_unmarked = number(DEDUP_MAX_UNMARKED, u64::from(prefetch), 1).min(u64::from(u16::MAX)) as u16;
         let delivery_limit = number(DELIVERY_LIMIT, 20, 1) as u32;
         let max_event_bytes = number(MAX_EVENT_BYTES, 16 * 1024 * 1024, 1024) as usize;
         let fetch = FetchSettings {
@@ -233,6 +239,7 @@ impl Settings {
             confirm_timeout,
             dedup_ttl,
             dedup_capacity,
+            dedup_max_unmarked,
             pending_ttl,
             delivery_limit,
             fetch,

@@ -53,6 +53,16 @@ const HELP: &[(&str, &str, &str)] = &[
         "Dedup decisions by the Redis round trips they took (1: no candidate; 2: candidates read).",
     ),
     ("copydesk_articles_total", "counter", "New articles published."),
+    (
+        "copydesk_dedup_unmarked_seconds",
+        "histogram",
+        "From an article event's publish to its confirmed mark in Redis: a dedup crash inside this window repeats the event (repeats per crash ≈ article rate × this time).",
+    ),
+    (
+        "copydesk_dedup_published_again_total",
+        "counter",
+        "Article events published again by a redelivered message whose confirmed mark was missing (possible repeats).",
+    ),
     ("copydesk_reconnects_total", "counter", "Connections re-established, by service."),
     ("copydesk_ready", "gauge", "1 when connected to everything the worker needs."),
     ("copydesk_fetch_responses_total", "counter", "HTTP responses received by the fetcher, by status class."),

@@ -171,10 +171,10 @@ async fn cleanup(stage: Stage) {
 }
 
 fn spawn(binary: &str, prefix: &str) -> Child {
-    spawn_on(binary, prefix, "127.0.0.1:0")
+    spawn_on(binary, prefix, "127.0.0.1:0", &[])
 }
 
-fn spawn_on(binary: &str, prefix: &str, http: &str) -> Child {
+fn spawn_on(binary: &str, prefix: &str, http: &str, extra: &[(&str, &str)]) -> Child {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|d| d.parent()).unwrap();
     let s = settings(prefix);
@@ -187,6 +187,7 @@ fn spawn_on(binary: &str, prefix: &str, http: &str) -> Child {
         .env("COPYDESK_DEDUP_CAPACITY", s.dedup_capacity.to_string())
         .env("COPYDESK_DEDUP_TTL_SECONDS", s.dedup_ttl.as_secs().to_string())
         .env("RUST_LOG", "warn")
+        .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("{binary}: {e} (build with `cargo build --release --workspace --bins`)"))
@@ -199,6 +200,15 @@ async fn scrape(port: u16) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     out
+}
+
+/// A sample's value in Prometheus text (0 when absent).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Peak resident memory of a process, in MB.
@@ -269,24 +279,43 @@ fn main() {
         let _ = task.await;
         cleanup(relay).await;
 
+        // The strict mode (at most one repeat per crash) on a fifth of the articles, afterwards.
+        let strict_events: Vec<_> = events.iter().take(n / 5).cloned().collect();
         let dedup = prepare(&format!("bench-dedup-{tag}")).await;
         preload_with(&dedup.broker, "dedup", events).await;
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let worker = spawn_on("copydesk-dedup", &format!("bench-dedup-{tag}"), &format!("127.0.0.1:{port}"));
+        let worker = spawn_on("copydesk-dedup", &format!("bench-dedup-{tag}"), &format!("127.0.0.1:{port}"), &[]);
         let dedup_rate = drain(&dedup.broker, &dedup.out, n, Instant::now()).await;
         let metrics = scrape(port).await;
-        let mean = |name: &str| {
-            let value = |suffix: &str| metrics.lines().find(|l| l.starts_with(&format!("{name}_{suffix}"))).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-            1000.0 * value("sum") / value("count").max(1.0)
-        };
+        let mean = |name: &str| 1000.0 * metric(&metrics, &format!("{name}_sum")) / metric(&metrics, &format!("{name}_count")).max(1.0);
         println!("dedup: mean {:.2} ms from delivery to settlement, of which {:.2} ms for the Redis decision", mean("copydesk_stage_duration_seconds"), mean("copydesk_redis_duration_seconds"));
+        // A dedup worker killed at full speed repeats the events out but not yet marked confirmed.
+        let unmarked = mean("copydesk_dedup_unmarked_seconds");
+        println!("dedup: mean {unmarked:.2} ms from an event's publish to its confirmed mark: a SIGKILL at this rate repeats about {:.0} events", dedup_rate * unmarked / 1000.0);
         let (dedup_mb, dedup_cpu) = (peak_mb(&worker), cpu_seconds(&worker));
         stop(worker);
         cleanup(dedup).await;
+
+        let strict = prepare(&format!("bench-strict-{tag}")).await;
+        preload_with(&strict.broker, "dedup", strict_events).await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let worker = spawn_on(
+            "copydesk-dedup",
+            &format!("bench-strict-{tag}"),
+            &format!("127.0.0.1:{port}"),
+            &[("COPYDESK_DEDUP_MAX_UNMARKED", "1")],
+        );
+        let strict_rate = drain(&strict.broker, &strict.out, n / 5, Instant::now()).await;
+        let metrics = scrape(port).await;
+        let strict_unmarked = 1000.0 * metric(&metrics, "copydesk_dedup_unmarked_seconds_sum")
+            / metric(&metrics, "copydesk_dedup_unmarked_seconds_count").max(1.0);
+        stop(worker);
+        cleanup(strict).await;
         println!("cleaned article events: {size} bytes on average");
         println!("bare relay:          {relay_rate:>8.0} msg/s   {:.0} µs CPU per message (with the bench's own polling)", 1e6 * relay_cpu / n as f64);
         println!("clean worker:        {clean_rate:>8.0} msg/s   peak RSS {clean_mb:.1} MB   {:.0} µs CPU per message", 1e6 * clean_cpu / n as f64);
         println!("dedup worker:        {dedup_rate:>8.0} msg/s   peak RSS {dedup_mb:.1} MB   {:.0} µs CPU per message   ({:.0}% of the bare relay)", 1e6 * dedup_cpu / n as f64, 100.0 * dedup_rate / relay_rate);
+        println!("dedup, at most one unmarked event (COPYDESK_DEDUP_MAX_UNMARKED=1): {strict_rate:>8.0} msg/s   mean {strict_unmarked:.2} ms from publish to mark");
 
         // End to end: clean jobs in, article events out, both workers running.
         let e2e = prepare(&format!("bench-e2e-{tag}")).await;

@@ -45,6 +45,8 @@ pub struct Incoming {
     pub attempts: u32,
     /// Waits already made ([`Failure::wait`]).
     pub waits: u32,
+    /// The broker delivered this message before (to a consumer that died or gave it back).
+    pub redelivered: bool,
 }
 
 impl Incoming {
@@ -248,6 +250,7 @@ async fn handle<H: Handler>(settings: &Settings, handler: &H, broker: &Broker, m
         routing_key: delivery.routing_key.to_string(),
         attempts,
         waits,
+        redelivered: delivery.redelivered,
     };
     // One span per message, a child of the span that published it (the OpenTelemetry
     // messaging conventions for RabbitMQ).

@@ -11,7 +11,9 @@
 //! A crash before 4 redelivers the message, which finds its own record and publishes the event
 //! again with the same `message_id`: a repeat, never a loss. A crash after 4 repeats nothing
 //! (the redelivery finds the mark). So an event repeats only when its worker (or the broker)
-//! dies between the broker storing it and the mark: one or two round trips to Redis.
+//! dies between the broker storing it and the mark: the confirm's way back and one call to Redis
+//! (`copydesk_dedup_unmarked_seconds`). A worker killed with many messages in flight repeats
+//! every event inside that window at that instant: about the article rate times the window.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use shared::amqp::{Broker, Failure, Handler, Incoming, Outcome, PublishError, he
 use shared::message::ArticleEvent;
 use shared::metrics::Metrics;
 use shared::neardup::Sketch;
-use tracing::warn;
+use tracing::{debug, info, warn};
 
 use crate::stage::{self, Decision};
 use crate::store::{Marker, Store};
@@ -30,6 +32,9 @@ pub struct DedupHandler {
     pub store: Store,
     /// Writes the confirmed marks, many at a time.
     pub marks: Marker,
+    /// One permit per article event out and not yet marked (`COPYDESK_DEDUP_MAX_UNMARKED`): a
+    /// crash repeats at most that many.
+    pub unmarked: Arc<tokio::sync::Semaphore>,
     pub prefix: String,
     pub metrics: Arc<Metrics>,
 }
@@ -60,10 +65,8 @@ impl Handler for DedupHandler {
             },
         };
         // Which handing-over of the article this is: the clean stage names each; otherwise the body.
-        let token = match header_str(message.headers(), shared::amqp::INPUT_HEADER) {
-            Some(input) => stage::input_token(input.as_bytes()),
-            None => stage::input_token(&message.body),
-        };
+        let input = header_str(message.headers(), shared::amqp::INPUT_HEADER);
+        let token = stage::input_token(input.map_or(message.body.as_slice(), str::as_bytes));
         let asked = Instant::now();
         let checked = self.store.check(&id, token, &sketch, message.waits).await;
         self.metrics.observe("copydesk_redis_duration_seconds", &[("command", "decide")], asked.elapsed());
@@ -71,6 +74,17 @@ impl Handler for DedupHandler {
             Ok(c) => c,
             Err(error) => return Outcome::Retry(Failure::new("redis", error.to_string())),
         };
+        if check.again {
+            // Expected only after a crash or a lost confirm: the event may be out already.
+            self.metrics.inc("copydesk_dedup_published_again_total", &[]);
+            info!(
+                id = %head.id,
+                input = input.unwrap_or("(none: the body's hash)"),
+                attempts = message.attempts,
+                waits = message.waits,
+                "This message recorded the article before and its event is not marked confirmed: publishing it again (same message_id)."
+            );
+        }
         let rounds = if check.rounds == 1 { "1" } else { "2" };
         self.metrics.inc("copydesk_dedup_redis_rounds_total", &[("rounds", rounds)]);
         let source = format!("copydesk/{}", self.prefix);
@@ -127,6 +141,21 @@ impl Handler for DedupHandler {
                 }
             }
         }
+        debug!(
+            id = %head.id,
+            input = input.unwrap_or("(none: the body's hash)"),
+            routing_key,
+            attempts = message.attempts,
+            waits = message.waits,
+            redelivered = message.redelivered,
+            "Publishing the event."
+        );
+        // Only article events are marked: only they can repeat as articles.
+        let _out = match check.decision {
+            Decision::Publish => Some(self.unmarked.acquire().await.expect("the semaphore is never closed")),
+            _ => None,
+        };
+        let sent = Instant::now();
         if let Err(error) = broker.publish(&broker.names.articles(), &routing_key, &body, properties, must_route).await
         {
             let kind = if matches!(error, PublishError::Unroutable { .. }) { "unroutable" } else { "publish" };
@@ -141,8 +170,11 @@ impl Handler for DedupHandler {
                 self.metrics.inc("copydesk_articles_total", &[]);
                 // Confirmed: a redelivery of this message (its ack lost to a crash) publishes
                 // nothing. If this mark is lost, the redelivery publishes the event again.
-                if let Err(error) = self.marks.mark(&id, token).await {
-                    warn!(error = %error, "Published, but could not mark the article confirmed; a redelivery would publish it again.");
+                // From the publish to the mark, a crash repeats the event: the exposure window.
+                let marked = self.marks.mark(&id, token).await;
+                self.metrics.observe("copydesk_dedup_unmarked_seconds", &[], sent.elapsed());
+                if let Err(error) = marked {
+                    warn!(id = %head.id, error = %error, "Published, but could not mark the article confirmed; a redelivery would publish it again.");
                 }
             }
         }

@@ -33,6 +33,8 @@ pub async fn run(settings: Settings, stop: CancellationToken) -> anyhow::Result<
         pending_ttl: settings.pending_ttl,
     };
     let marks = store::Marker::start(store.clone());
-    let handler = handler::DedupHandler { store, marks, prefix: settings.prefix.clone(), metrics: metrics.clone() };
+    let unmarked = Arc::new(tokio::sync::Semaphore::new(usize::from(settings.dedup_max_unmarked)));
+    let handler =
+        handler::DedupHandler { store, marks, unmarked, prefix: settings.prefix.clone(), metrics: metrics.clone() };
     shared::worker::run(settings, Arc::new(handler), Some(redis), metrics, stop).await.context("dedup worker")
 }

@@ -235,6 +235,9 @@ pub struct Check {
     pub claim: Option<Claim>,
     /// Round trips to Redis the decision took (1 or 2).
     pub rounds: u32,
+    /// This very input message recorded the article before, and its event is not marked
+    /// confirmed: the event is published again (a possible repeat, same `message_id`).
+    pub again: bool,
 }
 
 #[derive(Clone)]
@@ -295,14 +298,19 @@ impl Store {
             .ok_or_else(|| shared::redis::protocol_error("the claim script answered without the time"))?;
         let ours = Claim { key: record_key, handle, token, expire_at };
         match stage::own(id, &token, &first[digits..], now_ms) {
-            Own::Recorded => return Ok(Check { decision: Decision::Publish, claim: None, rounds: 1 }),
-            Own::Published => return Ok(Check { decision: Decision::Published, claim: None, rounds: 1 }),
+            Own::Recorded => return Ok(Check { decision: Decision::Publish, claim: None, rounds: 1, again: true }),
+            Own::Published => return Ok(Check { decision: Decision::Published, claim: None, rounds: 1, again: false }),
             Own::Decided { original } => {
-                return Ok(Check { decision: Decision::Duplicate { original, near: false }, claim: None, rounds: 1 });
+                return Ok(Check {
+                    decision: Decision::Duplicate { original, near: false },
+                    claim: None,
+                    rounds: 1,
+                    again: false,
+                });
             }
             Own::Pending { left_ms } => {
                 let ms = stage::look_again_ms(waits, left_ms);
-                return Ok(Check { decision: Decision::Wait { ms }, claim: None, rounds: 1 });
+                return Ok(Check { decision: Decision::Wait { ms }, claim: None, rounds: 1, again: false });
             }
             Own::Claimed => {}
         }
@@ -310,7 +318,7 @@ impl Store {
         if candidates.is_empty() {
             // New; on one Redis its final record is written already.
             let claim = (recorded.as_slice() != b"1").then_some(ours);
-            return Ok(Check { decision: Decision::Publish, claim, rounds: 1 });
+            return Ok(Check { decision: Decision::Publish, claim, rounds: 1, again: false });
         }
 
         // Round 2: the candidates' records, at once.
@@ -339,9 +347,14 @@ impl Store {
                 // Out of the way of the article we wait for (it may be waiting for us).
                 let store = self.clone();
                 tokio::spawn(async move { store.release(&ours).await });
-                Ok(Check { decision: Decision::Wait { ms: ms + fastrand::u64(0..=ms / 2) }, claim: None, rounds: 2 })
+                Ok(Check {
+                    decision: Decision::Wait { ms: ms + fastrand::u64(0..=ms / 2) },
+                    claim: None,
+                    rounds: 2,
+                    again: false,
+                })
             }
-            decision => Ok(Check { decision, claim: Some(ours), rounds: 2 }),
+            decision => Ok(Check { decision, claim: Some(ours), rounds: 2, again: false }),
         }
     }
 
