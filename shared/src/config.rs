@@ -300,6 +300,15 @@ mod tests {
     }
 
     #[test]
+    fn the_unmarked_bound_follows_the_prefetch_unless_set() {
+        let s = Settings::from_vars(vars(&[(PREFETCH, "64")])).unwrap();
+        assert_eq!(s.dedup_max_unmarked, 64);
+        let s = Settings::from_vars(vars(&[(PREFETCH, "64"), (DEDUP_MAX_UNMARKED, "1")])).unwrap();
+        assert_eq!(s.dedup_max_unmarked, 1);
+        assert!(Settings::from_vars(vars(&[(DEDUP_MAX_UNMARKED, "0")])).is_err());
+    }
+
+    #[test]
     fn credentials_never_reach_debug_or_host() {
         let s = Settings::from_vars(vars(&[(AMQP_URL, "amqps://user:secret@broker.example:5671/vh")])).unwrap();
         assert!(!format!("{s:?}").contains("secret"));
