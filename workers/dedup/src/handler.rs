@@ -67,6 +67,7 @@ impl Handler for DedupHandler {
         // Which handing-over of the article this is: the clean stage names each; otherwise the body.
         let input = header_str(message.headers(), shared::amqp::INPUT_HEADER);
         let token = stage::input_token(input.map_or(message.body.as_slice(), str::as_bytes));
+        let input = input.unwrap_or("(none: the body's hash)");
         let asked = Instant::now();
         let checked = self.store.check(&id, token, &sketch, message.waits).await;
         self.metrics.observe("copydesk_redis_duration_seconds", &[("command", "decide")], asked.elapsed());
@@ -79,7 +80,7 @@ impl Handler for DedupHandler {
             self.metrics.inc("copydesk_dedup_published_again_total", &[]);
             info!(
                 id = %head.id,
-                input = input.unwrap_or("(none: the body's hash)"),
+                input,
                 attempts = message.attempts,
                 waits = message.waits,
                 "This message recorded the article before and its event is not marked confirmed: publishing it again (same message_id)."
@@ -143,7 +144,7 @@ impl Handler for DedupHandler {
         }
         debug!(
             id = %head.id,
-            input = input.unwrap_or("(none: the body's hash)"),
+            input,
             routing_key,
             attempts = message.attempts,
             waits = message.waits,
