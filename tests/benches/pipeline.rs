@@ -202,13 +202,17 @@ async fn scrape(port: u16) -> String {
     out
 }
 
-/// A sample's value in Prometheus text (0 when absent).
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+/// A histogram's mean in Prometheus text, in milliseconds (0 when absent).
+fn mean_ms(text: &str, name: &str) -> f64 {
+    let sample = |suffix: &str| {
+        let full = format!("{name}_{suffix}");
+        text.lines()
+            .find(|l| l.starts_with(&full) && l[full.len()..].starts_with([' ', '{']))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    1000.0 * sample("sum") / sample("count").max(1.0)
 }
 
 /// Peak resident memory of a process, in MB.
@@ -287,7 +291,7 @@ fn main() {
         let worker = spawn_on("copydesk-dedup", &format!("bench-dedup-{tag}"), &format!("127.0.0.1:{port}"), &[]);
         let dedup_rate = drain(&dedup.broker, &dedup.out, n, Instant::now()).await;
         let metrics = scrape(port).await;
-        let mean = |name: &str| 1000.0 * metric(&metrics, &format!("{name}_sum")) / metric(&metrics, &format!("{name}_count")).max(1.0);
+        let mean = |name: &str| mean_ms(&metrics, name);
         println!("dedup: mean {:.2} ms from delivery to settlement, of which {:.2} ms for the Redis decision", mean("copydesk_stage_duration_seconds"), mean("copydesk_redis_duration_seconds"));
         // A dedup worker killed at full speed repeats the events out but not yet marked confirmed.
         let unmarked = mean("copydesk_dedup_unmarked_seconds");
@@ -306,9 +310,7 @@ fn main() {
             &[("COPYDESK_DEDUP_MAX_UNMARKED", "1")],
         );
         let strict_rate = drain(&strict.broker, &strict.out, n / 5, Instant::now()).await;
-        let metrics = scrape(port).await;
-        let strict_unmarked = 1000.0 * metric(&metrics, "copydesk_dedup_unmarked_seconds_sum")
-            / metric(&metrics, "copydesk_dedup_unmarked_seconds_count").max(1.0);
+        let strict_unmarked = mean_ms(&scrape(port).await, "copydesk_dedup_unmarked_seconds");
         stop(worker);
         cleanup(strict).await;
         println!("cleaned article events: {size} bytes on average");

@@ -83,16 +83,17 @@ impl Workers {
     /// `COPYDESK_SOAK_LOGS=<dir>` is set, filtered by the test's own `RUST_LOG` if any (to see
     /// why an event repeated).
     fn spawn(env: &[(String, String)], i: usize) -> Child {
-        let log = || match std::env::var_os("COPYDESK_SOAK_LOGS") {
+        let logs = std::env::var_os("COPYDESK_SOAK_LOGS");
+        let log = || match &logs {
             Some(dir) => {
-                let path = std::path::Path::new(&dir).join(format!("{}.log", NAMES[i]));
+                let path = std::path::Path::new(dir).join(format!("{}.log", NAMES[i]));
                 Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap())
             }
             None => Stdio::null(),
         };
         let mut command = Command::new(worker_binary(NAMES[i]));
         command.envs(env.iter().cloned()).stdout(log()).stderr(log());
-        if let (Some(_), Some(filter)) = (std::env::var_os("COPYDESK_SOAK_LOGS"), std::env::var_os("RUST_LOG")) {
+        if let (Some(_), Some(filter)) = (&logs, std::env::var_os("RUST_LOG")) {
             command.env("RUST_LOG", filter);
         }
         command.spawn().unwrap()
